@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The demo: a small fleet of poller containers in different states on a local Docker daemon,
+# and the suite's checks run against it, as an operator (or the Centreon engine) would run them.
+#
+#   demo.sh         set up (idempotent) and run the checks
+#   demo.sh stop    remove the demo containers and stop the private daemon if this started it
+#
+# It uses the Docker daemon that DOCKER_HOST or /var/run/docker.sock names when one answers;
+# otherwise it starts the suite's private test daemon (tests/env/dockerd.sh, loopback only).
+# Demo containers run with --network none and are named pfdemo-*.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PY="$VENV/bin/python"
+DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}
+IMAGE=pollerfleet-test/busybox:1
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+pick_daemon() {
+  if [ -n "${DOCKER_HOST:-}" ] && "$DOCKER_CLI" -H "$DOCKER_HOST" version >/dev/null 2>&1; then
+    DEMO_URL=$DOCKER_HOST
+  elif [ -S /var/run/docker.sock ] && "$DOCKER_CLI" -H unix:///var/run/docker.sock version >/dev/null 2>&1; then
+    DEMO_URL=unix:///var/run/docker.sock
+  else
+    bash tests/env/dockerd.sh start
+    DEMO_URL="unix://$(bash tests/env/dockerd.sh env | sed -n 's/^PFT_DOCKER_SOCK=//p')"
+  fi
+}
+
+d() { "$DOCKER_CLI" -H "$DEMO_URL" "$@"; }
+
+container() { # container NAME [docker run args...] -- CMD...
+  local name=$1
+  shift
+  d rm -f "$name" >/dev/null 2>&1 || true
+  d run -d --name "$name" --network none --init "$@" >/dev/null
+}
+
+setup_fleet() {
+  bash tests/env/busybox-image.sh "$DEMO_URL" "$IMAGE"
+  container pfdemo-engine-ok --health-cmd true --health-interval 2s "$IMAGE" sleep 1000000
+  container pfdemo-engine-unhealthy --health-cmd 'echo centengine not running; exit 1' \
+    --health-interval 1s --health-retries 1 "$IMAGE" sleep 1000000
+  container pfdemo-engine-crashed "$IMAGE" sh -c 'echo "Error: could not load retention"; exit 2'
+  # shellcheck disable=SC2016 # expanded by the container's shell, not this one
+  container pfdemo-engine-flapping --restart on-failure "$IMAGE" \
+    sh -c 'n=$(cat /n 2>/dev/null || echo 0); [ "$n" -ge 4 ] && exec sleep 1000000; echo $((n+1)) >/n; exit 1'
+  d rm -f pfdemo-engine-paused >/dev/null 2>&1 || true
+  container pfdemo-engine-paused "$IMAGE" sleep 1000000
+  d pause pfdemo-engine-paused >/dev/null
+  sleep 3 # let health checks and the restart policy settle
+}
+
+run() { # run PLUGIN ARGS...: print the command line and what the engine would see
+  local plugin=$1 rc=0
+  shift
+  printf '\n$ %s %s\n' "$plugin" "$*"
+  "$PY" "plugins/$plugin" "$@" || rc=$?
+  printf '  -> exit %s\n' "$rc"
+}
+
+case "${1:-run}" in
+  stop)
+    pick_daemon
+    d ps -aq --filter name=^/pfdemo- | xargs -r "$DOCKER_CLI" -H "$DEMO_URL" rm -f >/dev/null
+    bash tests/env/dockerd.sh stop
+    ;;
+  run)
+    pick_daemon
+    say "Demo fleet on $DEMO_URL"
+    setup_fleet
+    d ps -a --filter name=^/pfdemo- --format 'table {{.Names}}\t{{.Status}}'
+    say "Host check: does the Docker daemon answer?"
+    run check_docker_host --docker-url "$DEMO_URL" --warning-latency 500 --critical-latency 2000
+    say "Poller containers (check_poller_container), one per state"
+    for c in ok unhealthy crashed flapping paused; do
+      run check_poller_container --docker-url "$DEMO_URL" -n "pfdemo-engine-$c" --warning-restarts 3 --critical-restarts 10
+    done
+    run check_poller_container --docker-url "$DEMO_URL" -n pfdemo-engine-gone
+    say "What a misconfigured check says"
+    run check_poller_container -H 127.0.0.1
+    run check_poller_container --docker-url "$DEMO_URL" --warning-restarts 10:5
+    say "Done. 'make demo-stop' removes the demo containers."
+    ;;
+  *)
+    echo "usage: $0 [run|stop]" >&2
+    exit 64
+    ;;
+esac

@@ -1,0 +1,210 @@
+"""The suite's configuration: one TOML file, secrets only by reference to files.
+
+Looked up in this order: ``--config PATH``, ``$POLLERFLEET_CONFIG``, ``/etc/pollerfleet/fleet.toml``.
+A missing default file is not an error (every value has a default, so a plugin runs with its
+options alone); a missing file that was named explicitly is. Every error is one sentence naming
+the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+DEFAULT_PATH = Path("/etc/pollerfleet/fleet.toml")
+ENV_VAR = "POLLERFLEET_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one sentence for the operator."""
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """How to reach each poller host's Docker Engine API."""
+
+    port: int = 2376
+    tls: bool = True
+    tls_dir: Optional[Path] = None
+    timeout: float = 10.0
+    api_version: str = ""  # "" = the daemon's own version, no negotiation round trip
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """The private registry the images are pushed to."""
+
+    url: str = ""
+    repository: str = "centreon/centreon-engine"
+    username: str = ""
+    password_file: Optional[Path] = None
+    ca_file: Optional[Path] = None
+    allow_http: bool = False
+    timeout: float = 10.0
+    cache_dir: Path = Path("/var/cache/pollerfleet")
+    cache_ttl: int = 300
+
+
+@dataclass(frozen=True)
+class JenkinsSettings:
+    """The Jenkins that builds images and deploys pollers."""
+
+    url: str = ""
+    user: str = ""
+    token_file: Optional[Path] = None
+    ca_file: Optional[Path] = None
+    timeout: float = 15.0
+    deploy_job: str = "deploy-centreon-poller"
+    deploy_parameter: str = "HOSTNAME"
+    build_job: str = "build-centreon-poller"
+    build_parameter: str = "CENTREON_ENGINE_VERSION"
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """Where the fleet's host list lives (the Ansible inventory's ``pollers`` group)."""
+
+    inventory: Optional[Path] = None
+    group: str = "pollers"
+    state_dir: Path = Path("/var/lib/pollerfleet")
+    audit_log: Path = Path("/var/log/pollerfleet/audit.log")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, with the file it came from (None: built-in defaults)."""
+
+    path: Optional[Path] = None
+    docker: DockerSettings = field(default_factory=DockerSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    jenkins: JenkinsSettings = field(default_factory=JenkinsSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "docker": DockerSettings,
+    "registry": RegistrySettings,
+    "jenkins": JenkinsSettings,
+    "fleet": FleetSettings,
+}
+
+
+def resolve_path(explicit: Optional[str] = None) -> tuple[Path, bool]:
+    """Return the config path to read and whether the operator named it explicitly."""
+    if explicit:
+        return Path(explicit), True
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env), True
+    return DEFAULT_PATH, False
+
+
+def load(explicit: Optional[str] = None) -> Config:
+    """Read the configuration; raise ConfigError with one sentence on any problem."""
+    path, named = resolve_path(explicit)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if named:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return parse(data, path)
+
+
+def parse(data: dict[str, Any], path: Path) -> Config:
+    """Build a Config from parsed TOML, checking every key and type."""
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown section [{unknown[0]}] (known: {', '.join(sorted(_SECTIONS))})")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: [{name}] must be a table")
+        sections[name] = _build_section(cls, name, table, path)
+    return Config(path=path, **sections)
+
+
+def _build_section(cls: type[Any], name: str, table: dict[str, Any], path: Path) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(
+                f"config file {path}: unknown key {key!r} in [{name}] (known: {', '.join(sorted(known))})"
+            )
+        values[key] = _coerce(known[key].type, value, f"[{name}] {key}", path)
+    if "port" in values and not 1 <= values["port"] <= 65535:
+        raise ConfigError(f"config file {path}: [{name}] port must be from 1 to 65535")
+    for key in ("timeout",):
+        if key in values and values[key] <= 0:
+            raise ConfigError(f"config file {path}: [{name}] {key} must be a positive number")
+    return cls(**values)
+
+
+def _coerce(annotation: Any, value: Any, where: str, path: Path) -> Any:
+    text = str(annotation)
+    if "Path" in text:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"config file {path}: {where} must be a non-empty path string")
+        return Path(value)
+    if text == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"config file {path}: {where} must be true or false")
+        return value
+    if text == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config file {path}: {where} must be a whole number")
+        return value
+    if text == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config file {path}: {where} must be a number")
+        return float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"config file {path}: {where} must be a string")
+    return value
+
+
+def read_secret(path: Optional[Path], what: str) -> str:
+    """Read a secret (password, API token) from the file the config names.
+
+    The file must be a regular file that others cannot read; the value is its first line,
+    stripped. The secret itself never appears in an error message.
+    """
+    if path is None:
+        raise ConfigError(f"no file is configured for the {what}")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"the {what} file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"the {what} file {path} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"the {what} file {path} is not a regular file")
+    if st.st_mode & stat.S_IROTH:
+        raise ConfigError(f"the {what} file {path} is readable by every user; chmod 600 or 640 it first")
+    try:
+        first = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        raise ConfigError(f"the {what} file {path} cannot be read as text") from None
+    secret = first[0].strip() if first else ""
+    if not secret:
+        raise ConfigError(f"the {what} file {path} is empty")
+    return secret

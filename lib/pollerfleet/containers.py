@@ -1,0 +1,262 @@
+"""A poller's containers as Docker reports them, and the judgement of their state.
+
+``ContainerState`` is what ``docker inspect`` says, reduced to what an operator looks at.
+``ContainerResource`` probes it, ``ContainerContext`` judges it; check_poller_container and
+check_poller_vmware are built from the same pieces.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+import nagiosplugin
+from nagiosplugin.state import Critical, Ok, ServiceState, Warn
+
+from .docker_api import DockerClient, DockerError, NotFound
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """One container as ``GET /containers/NAME/json`` describes it (or its absence)."""
+
+    name: str
+    exists: bool
+    status: str = "missing"  # created, running, paused, restarting, exited, dead, missing
+    exit_code: Optional[int] = None
+    error: str = ""
+    health: Optional[str] = None  # starting, healthy, unhealthy; None: no HEALTHCHECK
+    health_output: str = ""
+    oom_killed: bool = False
+    restarts: int = 0
+    started_at: Optional[datetime] = None
+    image: str = ""  # the reference it was started from (Config.Image)
+    image_id: str = ""
+    networks: tuple[str, ...] = ()
+
+    @classmethod
+    def missing(cls, name: str) -> ContainerState:
+        return cls(name=name, exists=False)
+
+    @classmethod
+    def from_inspect(cls, name: str, doc: dict[str, Any]) -> ContainerState:
+        state = doc.get("State") or {}
+        if not isinstance(state, dict):
+            raise DockerError(f"malformed inspect answer for {name}: State is not an object")
+        health = state.get("Health") or {}
+        log = health.get("Log") or []
+        last_output = ""
+        if log and isinstance(log[-1], dict):
+            last_output = " ".join(str(log[-1].get("Output", "")).split())[:120]
+        nets = ((doc.get("NetworkSettings") or {}).get("Networks")) or {}
+        code = state.get("ExitCode")
+        return cls(
+            name=name,
+            exists=True,
+            status=str(state.get("Status") or _legacy_status(state)),
+            exit_code=code if isinstance(code, int) else None,
+            error=" ".join(str(state.get("Error") or "").split())[:160],
+            health=str(health["Status"]) if health.get("Status") else None,
+            health_output=last_output,
+            oom_killed=bool(state.get("OOMKilled")),
+            restarts=int(doc.get("RestartCount") or 0),
+            started_at=parse_timestamp(state.get("StartedAt")),
+            image=str((doc.get("Config") or {}).get("Image") or ""),
+            image_id=str(doc.get("Image") or ""),
+            networks=tuple(sorted(nets)),
+        )
+
+    @property
+    def tag(self) -> str:
+        """The image tag part of the reference (``19.04.5``), or the whole reference."""
+        ref = self.image.split("@", 1)[0]
+        last = ref.rsplit("/", 1)[-1]
+        return last.split(":", 1)[1] if ":" in last else (ref or self.image_id[:19])
+
+    def uptime(self, now: Optional[datetime] = None) -> Optional[float]:
+        if self.status != "running" or self.started_at is None:
+            return None
+        now = now or datetime.now(timezone.utc)
+        return max(0.0, (now - self.started_at).total_seconds())
+
+
+def _legacy_status(state: dict[str, Any]) -> str:
+    for flag, name in (("Dead", "dead"), ("Paused", "paused"), ("Restarting", "restarting"), ("Running", "running")):
+        if state.get(flag):
+            return name
+    return "exited"
+
+
+_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_timestamp(value: Any) -> Optional[datetime]:
+    """Docker's RFC 3339 times carry nanoseconds; Python takes microseconds. Zero time -> None."""
+    if not isinstance(value, str):
+        return None
+    m = _TS.match(value.strip())
+    if not m or value.startswith("0001-01-01"):
+        return None
+    frac = (m.group(2) or ".0")[1:7].ljust(6, "0")
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.fromisoformat(f"{m.group(1)}.{frac}{zone}")
+
+
+def human_duration(seconds: float) -> str:
+    """3d4h, 2h5m, 4m10s, 12s: the two largest units, as operators read uptimes."""
+    s = int(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size or (unit == "s" and not parts):
+            parts.append(f"{s // size}{unit}")
+            s %= size
+        if len(parts) == 2:
+            break
+    return "".join(parts)
+
+
+def assess(state: ContainerState, now: Optional[datetime] = None) -> tuple[ServiceState, str]:
+    """The state an operator gives this container, and the one-line reason."""
+    n = state.name
+    if not state.exists:
+        return Critical, f"{n} missing"
+    status = state.status
+    if status != "running":
+        if status == "exited":
+            why = f"{n} exited with code {state.exit_code}"
+        elif status == "restarting":
+            why = f"{n} restarting (last exit code {state.exit_code}, {state.restarts} restarts)"
+        elif status == "created":
+            why = f"{n} created but never started"
+        else:
+            why = f"{n} {status}"
+        if state.oom_killed:
+            why += ", OOM-killed"
+        if state.error:
+            why += f": {state.error}"
+        return Critical, why
+    if state.health == "unhealthy":
+        detail = f": {state.health_output}" if state.health_output else ""
+        return Critical, f"{n} running but unhealthy{detail}"
+    up = state.uptime(now)
+    desc = f"{n} running (image {state.tag}, up {human_duration(up or 0)})"
+    if state.health == "starting":
+        return Warn, f"{desc}, health check still starting"
+    if state.oom_killed:
+        return Warn, f"{desc}, but was OOM-killed"
+    return Ok, desc
+
+
+class ContainerResource(nagiosplugin.Resource):
+    """A named container on one Docker host: its state, uptime and restart count."""
+
+    def __init__(self, client: DockerClient, name: str, label: str = "") -> None:
+        self.client = client
+        self.container = name
+        self.label = label  # perfdata prefix when a check watches several containers
+        self.state: Optional[ContainerState] = None
+
+    @property
+    def name(self) -> str:
+        return self.container
+
+    def inspect(self) -> ContainerState:
+        try:
+            doc = self.client.inspect_container(self.container)
+        except NotFound:
+            return ContainerState.missing(self.container)
+        except DockerError as exc:
+            raise nagiosplugin.CheckError(str(exc)) from None
+        try:
+            return ContainerState.from_inspect(self.container, doc)
+        except (DockerError, TypeError, ValueError, AttributeError) as exc:
+            raise nagiosplugin.CheckError(f"malformed inspect answer for {self.container}: {exc}") from None
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        self.state = state = self.inspect()
+        metrics = [nagiosplugin.Metric(f"{self.label}state", state, context="container")]
+        if not state.exists:
+            return metrics
+        up = state.uptime()
+        if up is not None:
+            metrics.append(nagiosplugin.Metric(f"{self.label}uptime", int(up), "s", min=0, context="uptime"))
+        metrics.append(nagiosplugin.Metric(f"{self.label}restarts", state.restarts, "c", min=0, context="restarts"))
+        return metrics
+
+
+class ContainerContext(nagiosplugin.Context):
+    """Judges a ContainerState: running and healthy is OK, anything else says why not."""
+
+    def __init__(self, name: str = "container") -> None:
+        super().__init__(name)
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
+        state, reason = assess(metric.value)
+        return self.result_cls(state, reason, metric)
+
+
+def _fmt(what: str) -> Callable[[nagiosplugin.Metric, Any], str]:
+    def fmt(metric: nagiosplugin.Metric, context: Any) -> str:
+        owner = metric.resource.name if metric.resource is not None else ""
+        if what == "uptime":
+            return f"{owner} up {human_duration(metric.value)}"
+        return f"{owner} restarted {metric.value} times"
+
+    return fmt
+
+
+def threshold_contexts(args: Any) -> list[nagiosplugin.Context]:
+    """The uptime and restart contexts from --warning/critical-uptime/-restarts."""
+    return [
+        nagiosplugin.ScalarContext(
+            "uptime", args.warning_uptime or None, args.critical_uptime or None, fmt_metric=_fmt("uptime")
+        ),
+        nagiosplugin.ScalarContext(
+            "restarts", args.warning_restarts or None, args.critical_restarts or None, fmt_metric=_fmt("restarts")
+        ),
+    ]
+
+
+def add_threshold_options(parser: Any, range_type: Callable[[str], str]) -> None:
+    parser.add_argument(
+        "--warning-restarts",
+        type=range_type,
+        default="",
+        metavar="RANGE",
+        help="WARNING when the restart count is outside RANGE (e.g. 3)",
+    )
+    parser.add_argument(
+        "--critical-restarts",
+        type=range_type,
+        default="",
+        metavar="RANGE",
+        help="CRITICAL when the restart count is outside RANGE (e.g. 10)",
+    )
+    parser.add_argument(
+        "--warning-uptime",
+        type=range_type,
+        default="",
+        metavar="RANGE",
+        help="WARNING when uptime in seconds is outside RANGE (e.g. 300: = restarted in the last 5 minutes)",
+    )
+    parser.add_argument(
+        "--critical-uptime",
+        type=range_type,
+        default="",
+        metavar="RANGE",
+        help="CRITICAL when uptime in seconds is outside RANGE",
+    )
+
+
+class ContainerSummary(nagiosplugin.Summary):
+    """Status line: every container's state, problems first."""
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        return "; ".join(r.hint for r in results if r.metric is not None and r.metric.context == "container")
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        worst = [str(r) for r in results.most_significant]
+        rest = [r.hint for r in results if r.state == Ok and r.metric is not None and r.metric.context == "container"]
+        return "; ".join(worst + [h for h in rest if h not in worst])

@@ -1,0 +1,159 @@
+"""What every plugin shares: option parsing that never exits 2, Docker options, the guarded run.
+
+Monitoring Plugins rules: one status line, exit 0-3. argparse exits 2 on a bad option and
+nagiosplugin prints a traceback on an unexpected exception; both are turned into UNKNOWN here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import nagiosplugin
+
+from . import __version__, config
+from .docker_api import DockerClient, UsageError, endpoint_for
+
+UNKNOWN = 3
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PluginParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are UNKNOWN status lines (exit 3), not argparse's exit 2."""
+
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.label = label
+        self.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+
+    def error(self, message: str) -> NoReturn:
+        unknown(self.label, message, self.format_usage().strip())
+
+
+def unknown(label: str, reason: str, detail: str = "") -> NoReturn:
+    """Print one UNKNOWN status line (and optional long output), exit 3."""
+    reason = " ".join(str(reason).split())
+    sys.stdout.write(f"{label} UNKNOWN - {reason}\n" + (detail + "\n" if detail else ""))
+    sys.stdout.flush()
+    raise SystemExit(UNKNOWN)
+
+
+_NUM = r"[-+]?(\d+(\.\d*)?|\.\d+)"
+_RANGE = re.compile(rf"@?(({_NUM}|~):({_NUM})?|{_NUM}|:{_NUM})")
+
+
+def range_arg(text: str) -> str:
+    """argparse type for a Monitoring Plugins threshold range; '' means no threshold."""
+    if text == "":
+        return text
+    try:
+        if not _RANGE.fullmatch(text):
+            raise ValueError(text)
+        nagiosplugin.Range(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid range {text!r} (examples: 10, 5:, ~:10, 10:20, @10:20)") from None
+    return text
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> None:
+    """The options every plugin takes (DESIGN.md, "Interfaces that stay fixed")."""
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up after this many seconds (default: %(default)s)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (repeat for more)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (default: $POLLERFLEET_CONFIG or /etc/pollerfleet/fleet.toml)",
+    )
+    if not docker:
+        return
+    parser.add_argument(
+        "-H", "--host", metavar="HOST", help="Docker host; means tcp://HOST:2376 with TLS unless --docker-url"
+    )
+    parser.add_argument(
+        "--docker-url", metavar="URL", help="Docker API URL: unix:///path, tcp://HOST:PORT or ssh://[USER@]HOST"
+    )
+    parser.add_argument(
+        "--tls-dir", metavar="DIR", help="directory with ca.pem, cert.pem and key.pem (as docker --tlsverify)"
+    )
+    parser.add_argument(
+        "--no-tls", action="store_true", help="allow plain, unencrypted tcp:// (the daemon is root on its host)"
+    )
+
+
+def load_config(label: str, args: argparse.Namespace) -> config.Config:
+    try:
+        return config.load(args.config)
+    except config.ConfigError as exc:
+        unknown(label, str(exc))
+
+
+def docker_client(label: str, args: argparse.Namespace, cfg: config.Config) -> DockerClient:
+    """The Docker client the options and the config describe; bad options -> UNKNOWN."""
+    tls_dir = args.tls_dir or (str(cfg.docker.tls_dir) if cfg.docker.tls_dir else None)
+    try:
+        endpoint = endpoint_for(
+            args.host,
+            args.docker_url,
+            tls_dir,
+            no_tls=args.no_tls or not cfg.docker.tls,
+            port=cfg.docker.port,
+            timeout=args.timeout,
+            api_version=cfg.docker.api_version,
+        )
+    except UsageError as exc:
+        unknown(label, str(exc))
+    return DockerClient(endpoint)
+
+
+def run_check(check: nagiosplugin.Check, label: str, args: argparse.Namespace) -> NoReturn:
+    """Run the check under nagiosplugin's runtime with -t as its time bound."""
+    check.name = label
+    try:
+        check.main(verbose=args.verbose, timeout=math.ceil(args.timeout))
+    except nagiosplugin.Timeout:
+        unknown(label, f"no answer within {args.timeout:g} s (-t)")
+    raise SystemExit(UNKNOWN)  # check.main() always exits; this only satisfies the type
+
+
+def guarded(label: str) -> Callable[[F], F]:
+    """Like nagiosplugin.guarded, but an unexpected error is one UNKNOWN line, no traceback."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except SystemExit:
+                raise
+            except KeyboardInterrupt:
+                unknown(label, "interrupted")
+            except nagiosplugin.Timeout as exc:
+                unknown(label, f"no answer within {exc} (-t)")
+            except Exception as exc:  # noqa: BLE001 - the one place that turns anything into UNKNOWN
+                unknown(label, f"internal error: {type(exc).__name__}: {exc}")
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,96 @@
+"""Test helpers: run a plugin as Centreon would, drive the test Docker daemon with its CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = ROOT / "plugins"
+ENV_SCRIPTS = ROOT / "tests" / "env"
+DOCKER_CLI = os.environ.get("DOCKER_CLI", "/usr/bin/docker")
+BUSYBOX_IMAGE = "pollerfleet-test/busybox:1"
+
+
+@dataclass
+class Run:
+    rc: int
+    out: str
+    err: str
+
+    @property
+    def line(self) -> str:
+        return self.out.splitlines()[0] if self.out else ""
+
+
+def run_plugin(name: str, *args: str, timeout: float = 30, env: dict[str, str] | None = None) -> Run:
+    """Run plugins/NAME with this interpreter, as the engine runs it: argv only, no shell."""
+    full_env = dict(os.environ)
+    full_env.pop("POLLERFLEET_CONFIG", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        [sys.executable, str(PLUGINS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass
+class Docker:
+    """The test daemon, driven through Debian's docker CLI; every name gets the session prefix."""
+
+    host: str  # unix:///... of the test daemon
+    tcp: str
+    prefix: str
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
+        proc = subprocess.run(
+            [DOCKER_CLI, "-H", self.host, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    def run(
+        self,
+        base: str,
+        *args: str,
+        cmd: tuple[str, ...] = ("sleep", "100000"),
+        image: str = BUSYBOX_IMAGE,
+        network: str = "none",
+    ) -> str:
+        """Start a detached container; return its full name."""
+        name = self.name(base)
+        self("rm", "-f", name, check=False)
+        self("run", "-d", "--name", name, "--network", network, "--init", *args, image, *cmd)
+        return name
+
+    def state(self, name: str, fmt: str = "{{.State.Status}}") -> str:
+        return self("inspect", "-f", fmt, name)
+
+    def remove_prefixed(self) -> None:
+        ids = self("ps", "-aq", "--filter", f"name=^/{self.prefix}", check=False).split()
+        if ids:
+            self("rm", "-f", *ids, check=False)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.2, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")

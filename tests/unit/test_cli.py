@@ -1,0 +1,35 @@
+"""The operator command's skeleton: version, config check, usage errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pollerfleet import __version__
+
+
+def pollerfleet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pollerfleet", *args], capture_output=True, text=True, check=False)
+
+
+def test_version() -> None:
+    r = pollerfleet("--version")
+    assert (r.returncode, r.stdout) == (0, f"pollerfleet {__version__}\n")
+
+
+def test_check_config(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[docker]\nport = 2376\n")
+    r = pollerfleet("--config", str(good), "check-config")
+    assert (r.returncode, r.stdout) == (0, f"configuration OK: {good}\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[fleet]\ngroup = 3\n")
+    r = pollerfleet("--config", str(bad), "check-config")
+    assert r.returncode == 2
+    assert r.stderr == f"pollerfleet: config file {bad}: [fleet] group must be a string\n"
+
+
+def test_no_command_prints_usage() -> None:
+    r = pollerfleet()
+    assert r.returncode == 2 and r.stdout.startswith("usage: pollerfleet")

@@ -1,0 +1,87 @@
+"""commands/: generated files are current, and every command line parses with the real plugin."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import re
+import shlex
+import subprocess
+import sys
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.helpers import PLUGINS, ROOT
+
+sys.path.insert(0, str(ROOT / "commands"))
+import generate
+
+SOURCE = generate.load()
+
+
+def load_plugin(name: str) -> ModuleType:
+    loader = importlib.machinery.SourceFileLoader(f"plugin_{name}", str(PLUGINS / name))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def macro_values() -> dict[str, str]:
+    """What the engine would put in each macro for a host using the suite's templates."""
+    values = {"HOSTADDRESS": "poller01.example", "HOSTNAME": "poller01", "USER1": str(PLUGINS)}
+    for t in SOURCE.get("host_template", []):
+        values.update({f"_HOST{k}": v for k, v in t.get("macros", {}).items()})
+    for t in SOURCE.get("service_template", []):
+        values.update({f"_SERVICE{k}": v for k, v in t.get("macros", {}).items()})
+    return values
+
+
+def expand(line: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$([A-Z0-9_]+)\$", lambda m: values.get(m.group(1), m.group(0)), line)
+
+
+def test_generated_files_are_current() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "commands" / "generate.py"), "--check"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("cmd", SOURCE["command"], ids=lambda c: c["name"])
+def test_command_line_parses_with_the_plugin(cmd: dict[str, Any]) -> None:
+    assert (PLUGINS / cmd["plugin"]).exists(), f"{cmd['plugin']} is not in plugins/"
+    line = expand(generate.command_line(SOURCE, cmd), macro_values())
+    argv = shlex.split(line)  # the engine hands the line to /bin/sh: the same word splitting
+    assert argv[0] == f"{PLUGINS}/{cmd['plugin']}"
+    module = load_plugin(cmd["plugin"])
+    args = module.parser().parse_args(argv[1:])  # a bad option would exit 3 here
+    assert args.host == "poller01.example"
+
+
+@pytest.mark.parametrize("cmd", SOURCE["command"], ids=lambda c: c["name"])
+def test_every_macro_has_a_template_default(cmd: dict[str, Any]) -> None:
+    known = macro_values()
+    for macro in re.findall(r"\$([A-Z0-9_]+)\$", generate.command_line(SOURCE, cmd)):
+        if macro.startswith(("_HOST", "_SERVICE")):
+            assert macro in known, f"{cmd['name']} uses ${macro}$, which no template defines"
+
+
+def test_templates_name_existing_commands() -> None:
+    names = {c["name"] for c in SOURCE["command"]}
+    for t in SOURCE.get("host_template", []) + SOURCE.get("service_template", []):
+        assert t["check_command"] in names
+        if t.get("event_handler"):
+            assert t["event_handler"] in names
+
+
+def test_clapi_and_objects_agree() -> None:
+    clapi = (ROOT / "commands" / "centreon-clapi.txt").read_text()
+    objects = (ROOT / "commands" / "pollerfleet-objects.cfg").read_text()
+    for cmd in SOURCE["command"]:
+        line = generate.command_line(SOURCE, cmd)
+        assert f"CMD;ADD;{cmd['name']};check;{line}" in clapi
+        assert re.search(rf"command_name\s+{cmd['name']}\n\s+command_line\s+{re.escape(line)}\n", objects)

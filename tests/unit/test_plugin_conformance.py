@@ -1,0 +1,125 @@
+"""Monitoring Plugins conformance for every plugin: one line, exit 0-3, never argparse's 2."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from pollerfleet import __version__
+
+from tests.helpers import PLUGINS, run_plugin
+
+ALL = sorted(p.name for p in PLUGINS.iterdir() if p.name.startswith("check_"))
+LABEL = {"check_poller_container": "CONTAINER", "check_docker_host": "DOCKER"}
+
+
+def label(plugin: str) -> str:
+    return LABEL.get(plugin, plugin.removeprefix("check_").split("_")[-1].upper())
+
+
+def test_every_plugin_is_covered() -> None:
+    assert {"check_poller_container", "check_docker_host"} <= set(ALL)
+
+
+@pytest.mark.parametrize("plugin", ALL)
+def test_help(plugin: str) -> None:
+    for flag in ("-h", "--help"):
+        r = run_plugin(plugin, flag)
+        assert r.rc == 0 and r.err == ""
+        assert r.out.startswith(f"usage: {plugin} ")
+        assert "--timeout" in r.out and "--config" in r.out
+
+
+@pytest.mark.parametrize("plugin", ALL)
+def test_version(plugin: str) -> None:
+    for flag in ("-V", "--version"):
+        r = run_plugin(plugin, flag)
+        assert (r.rc, r.out, r.err) == (0, f"{plugin} {__version__}\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["-H"], "argument -H/--host: expected one argument"),
+        (["-t", "soon"], "argument -t/--timeout: 'soon' is not a number"),
+        (["-t", "-1"], "argument -t/--timeout: '-1' must be a positive number of seconds"),
+        (["-t", "0"], "argument -t/--timeout: '0' must be a positive number of seconds"),
+    ],
+)
+@pytest.mark.parametrize("plugin", ALL)
+def test_bad_options_are_unknown_with_usage(plugin: str, args: list[str], reason: str) -> None:
+    r = run_plugin(plugin, *args)
+    assert r.rc == 3 and r.err == ""
+    lines = r.out.splitlines()
+    assert lines[0] == f"{label(plugin)} UNKNOWN - {reason}"
+    assert lines[1].startswith(f"usage: {plugin} ")
+
+
+@pytest.mark.parametrize(
+    ("plugin", "option"),
+    [
+        ("check_poller_container", "--warning-restarts"),
+        ("check_poller_container", "--critical-uptime"),
+        ("check_docker_host", "--warning-latency"),
+        ("check_docker_host", "-c"),
+    ],
+)
+@pytest.mark.parametrize("bad", ["abc", "10:5", "1:2:3", "@"])
+def test_bad_range_is_unknown(plugin: str, option: str, bad: str) -> None:
+    r = run_plugin(plugin, "-H", "127.0.0.1", f"{option}={bad}")
+    assert r.rc == 3 and r.err == ""
+    assert re.match(
+        rf"{label(plugin)} UNKNOWN - argument .*{re.escape(option)}.*: invalid range '{re.escape(bad)}'", r.line
+    ), r.line
+
+
+@pytest.mark.parametrize("plugin", ALL)
+def test_no_host_is_unknown(plugin: str) -> None:
+    r = run_plugin(plugin)
+    assert (r.rc, r.out) == (3, f"{label(plugin)} UNKNOWN - no Docker host given: use -H HOST or --docker-url URL\n")
+
+
+@pytest.mark.parametrize("plugin", ALL)
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://x", "unsupported Docker URL 'ftp://x': use unix://, tcp:// or ssh://"),
+        ("tcp://host", "Docker URL 'tcp://host' must be tcp://HOST:PORT"),
+        ("tcp://host:notaport", "Docker URL 'tcp://host:notaport' must be tcp://HOST:PORT"),
+        ("http://127.0.0.1:2375", "http://127.0.0.1:2375 is plain HTTP; pass --no-tls to allow an unencrypted daemon"),
+    ],
+)
+def test_bad_docker_url_is_unknown(plugin: str, url: str, reason: str) -> None:
+    r = run_plugin(plugin, "--docker-url", url)
+    assert (r.rc, r.out, r.err) == (3, f"{label(plugin)} UNKNOWN - {reason}\n", "")
+
+
+@pytest.mark.parametrize("plugin", ALL)
+def test_bad_config_is_unknown(plugin: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text("[docker]\nprot = 2376\n")
+    r = run_plugin(plugin, "-H", "127.0.0.1", "--config", str(cfg))
+    assert r.rc == 3
+    assert r.out == (
+        f"{label(plugin)} UNKNOWN - config file {cfg}: unknown key 'prot' in [docker] "
+        "(known: api_version, port, timeout, tls, tls_dir)\n"
+    )
+
+
+@pytest.mark.parametrize("plugin", ALL)
+def test_start_up_imports_only_what_the_check_uses(plugin: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No Jenkins client, no Docker SDK, no requests in a Docker check's start-up (it runs every minute)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(PLUGINS / plugin), "--docker-url", f"unix://{tmp_path}/none.sock"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stdout
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    assert "nagiosplugin" in imported  # the parse worked: this is the plugin's real start-up
+    forbidden = {"jenkins", "docker", "requests", "urllib3", "paramiko"}
+    assert not imported & forbidden

@@ -102,7 +102,10 @@ def main() -> int:
         med[label] = (statistics.median(walls), statistics.median(rsss))
         print(f"{label:<24}{med[label][0] * 1000:>11.1f} ms{min(walls) * 1000:>9.1f} ms{med[label][1]:>15.1f} MiB")
     ours, theirs = med["check_poller_container"], med["check_docker"]
-    print(f"ratio ours/check_docker: wall {ours[0] / theirs[0]:.2f}x, peak RSS {ours[1] / theirs[1]:.2f}x (target: wall <= 2x)")
+    print(
+        f"ratio ours/check_docker: wall {ours[0] / theirs[0]:.2f}x, "
+        f"peak RSS {ours[1] / theirs[1]:.2f}x (target: wall <= 2x)"
+    )
     return 0
 
 

@@ -49,3 +49,11 @@ def tls_env() -> dict[str, str]:
 def tls_dirs(tls_env: dict[str, str]) -> dict[str, Path]:
     base = Path(tls_env["PFT_TLS_DIR"])
     return {name: base / name for name in ("client", "wrongca", "badclient")}
+
+
+@pytest.fixture(scope="session")
+def registry() -> str:
+    """The plain private registry (host:port on 127.0.0.1) the test daemon pushes to."""
+    subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "start"], check=True, timeout=60)
+    out = subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "env"], check=True, capture_output=True, text=True)
+    return out.stdout.strip().split("=", 1)[1]

@@ -10,6 +10,7 @@ declare -A wanted=(
   [openssl]=openssl
   [shellcheck]=shellcheck
   [git]=git
+  [docker-registry]=docker-registry
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

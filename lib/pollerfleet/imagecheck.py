@@ -12,7 +12,7 @@ from .config import Config, ConfigError, RegistrySettings
 from .docker_api import DockerClient, DockerError, NotFound
 from .images import Freshness, freshness, registry_view, running_image
 from .regcache import RegistryCache
-from .registry import RegistryClient, RegistryError
+from .registry import RegistryClient, RegistryError, registry_base
 from .versions import Policy
 
 DAY = 86400
@@ -141,20 +141,21 @@ class ImageResource(nagiosplugin.Resource):
         try:
             policy = Policy(a.include, a.exclude, a.release_line)
             settings = registry_settings(self.cfg, a.registry, running.reference.registry)
-            registry = RegistryClient(settings)
+            base = registry_base(settings)
         except (ValueError, ConfigError) as exc:
             raise nagiosplugin.CheckError(str(exc)) from None
         repository = a.repository or running.reference.repository
         ttl = a.cache_ttl if a.cache_ttl is not None else settings.cache_ttl
         cache = None if a.no_cache or ttl <= 0 else RegistryCache(Path(settings.cache_dir), ttl)
         try:
-            view = registry_view(registry, repository, policy, cache, running.reference.tag)
+            view = registry_view(
+                lambda: RegistryClient(settings), base, repository, policy, cache, running.reference.tag
+            )
         except RegistryError as exc:
             raise nagiosplugin.CheckError(str(exc)) from None
         if view.newest is None:
             raise nagiosplugin.CheckError(
-                f"no release tag of {repository} in {registry.base} matches the policy "
-                "(tags that are not versions are ignored)"
+                f"no release tag of {repository} in {base} matches the policy (tags that are not versions are ignored)"
             )
         return freshness(running, view)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .docker_api import DockerClient
 from .regcache import RegistryCache
@@ -114,10 +114,24 @@ class RegistryView:
 
 
 def registry_view(
-    registry: RegistryClient, repository: str, policy: Policy, cache: Optional[RegistryCache], running_tag: str = ""
+    connect: Callable[[], RegistryClient],
+    base: str,
+    repository: str,
+    policy: Policy,
+    cache: Optional[RegistryCache],
+    running_tag: str = "",
 ) -> RegistryView:
-    """The releases and the newest image of REPOSITORY; the running tag's digest is added once per TTL."""
-    key = f"{registry.base}|{repository}|{policy.include}|{policy.exclude}|{policy.release_line}"
+    """The releases and the newest image of REPOSITORY at BASE; the running tag's digest is added
+    once per TTL. CONNECT makes the client (and imports requests) only when the cache cannot answer."""
+    key = f"{base}|{repository}|{policy.include}|{policy.exclude}|{policy.release_line}"
+    client: Optional[RegistryClient] = None
+
+    def registry() -> RegistryClient:
+        nonlocal client
+        if client is None:
+            client = connect()
+        return client
+
     view: Optional[RegistryView] = None
     if cache is not None:
         cached = cache.lookup(key)
@@ -128,15 +142,15 @@ def registry_view(
                 view = None
     changed = False
     if view is None:
-        releases = policy.releases(registry.tags(repository))
-        newest = registry.image(repository, releases[-1].tag) if releases else None
+        releases = policy.releases(registry().tags(repository))
+        newest = registry().image(repository, releases[-1].tag) if releases else None
         view = RegistryView(releases, newest, {}, time.time())
         if newest is not None:
             view.digests[newest.tag] = newest.digest
         changed = True
     if running_tag and running_tag not in view.digests:
         try:
-            view.digests[running_tag] = registry.digest(repository, running_tag)
+            view.digests[running_tag] = registry().digest(repository, running_tag)
         except NotFound:
             view.digests[running_tag] = None  # the tag is gone from the registry
         changed = True

@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin, urlsplit
-
-import requests
 
 from .config import ConfigError, RegistrySettings, read_secret
 from .timefmt import epoch
@@ -28,6 +26,9 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 INDEXES = (DOCKER_LIST, OCI_INDEX)
 MAX_PAGES = 200
+
+if TYPE_CHECKING:
+    import requests
 
 
 class RegistryError(Exception):
@@ -55,23 +56,17 @@ class RegistryClient:
     settings: RegistrySettings
     platform: str = "linux/amd64"
     requests_sent: int = 0
-    _session: requests.Session = field(default_factory=requests.Session, repr=False)
+    _session: requests.Session = field(init=False, repr=False)
+
     _tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        url = self.settings.url
-        if not url:
-            raise ConfigError("no registry is configured: set [registry] url or give --registry")
-        if "://" not in url:
-            url = "https://" + url
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.netloc:
-            raise ConfigError(f"registry URL {self.settings.url!r} must be https://HOST[:PORT]")
-        if parts.scheme == "http" and not self.settings.allow_http:
-            raise ConfigError(
-                f"registry {url} is plain HTTP: set [registry] allow_http = true if it really is unencrypted"
-            )
-        self.base = f"{parts.scheme}://{parts.netloc}"
+        self.base = registry_base(self.settings)
+        # requests is imported here, not at the top: a check answered from the cache never needs it
+        import requests
+
+        self._rq = requests
+        self._session = requests.Session()
         self._session.headers["User-Agent"] = "pollerfleet"
         # Passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE (requests #3829).
         self._verify: Any = str(self.settings.ca_file) if self.settings.ca_file else True
@@ -209,16 +204,16 @@ class RegistryClient:
                 auth=self._auth if basic else None,
                 allow_redirects=True,
             )
-        except requests.exceptions.SSLError as exc:
+        except self._rq.exceptions.SSLError as exc:
             raise RegistryError(f"TLS verification of {self.base} failed ({what}): {_ssl_reason(exc)}") from None
-        except requests.exceptions.ConnectTimeout:
+        except self._rq.exceptions.ConnectTimeout:
             raise RegistryError(f"{self.base} did not accept a connection within {timeout:g} s ({what})") from None
-        except requests.exceptions.ReadTimeout:
+        except self._rq.exceptions.ReadTimeout:
             raise RegistryError(f"{self.base} did not answer within {timeout:g} s ({what})") from None
-        except requests.exceptions.ConnectionError as exc:
+        except self._rq.exceptions.ConnectionError as exc:
             reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
             raise RegistryError(f"{reason} to registry {self.base} ({what})") from None
-        except requests.exceptions.RequestException as exc:
+        except self._rq.exceptions.RequestException as exc:
             raise RegistryError(f"request to {self.base} failed ({what}): {type(exc).__name__}") from None
 
     def _bearer(self, challenge: str, scope: str, what: str) -> str:
@@ -234,7 +229,7 @@ class RegistryClient:
                 realm, params=params, auth=self._auth, timeout=self.settings.timeout, verify=self._verify
             )
 
-        except requests.exceptions.RequestException as exc:
+        except self._rq.exceptions.RequestException as exc:
             raise RegistryError(f"the token service {realm} failed ({what}): {type(exc).__name__}") from None
         if resp.status_code in (401, 403):
             raise RegistryError(
@@ -257,6 +252,21 @@ class RegistryClient:
         if not isinstance(doc, dict):
             raise RegistryError(f"malformed answer from {self.base} ({what}): not a JSON object")
         return doc
+
+
+def registry_base(settings: RegistrySettings) -> str:
+    """scheme://host[:port] of the configured registry; plain http only where the config allows it."""
+    url = settings.url
+    if not url:
+        raise ConfigError("no registry is configured: set [registry] url or give --registry")
+    if "://" not in url:
+        url = "https://" + url
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigError(f"registry URL {settings.url!r} must be https://HOST[:PORT]")
+    if parts.scheme == "http" and not settings.allow_http:
+        raise ConfigError(f"registry {url} is plain HTTP: set [registry] allow_http = true if it really is unencrypted")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _pull(repository: str) -> str:

@@ -53,6 +53,15 @@ setup_fleet() {
   sleep 3 # let health checks and the restart policy settle
 }
 
+image_version() { # image_version REPO VERSION: a poller-like image with the real image's labels, pushed
+  local ctx
+  ctx=$(mktemp -d)
+  printf 'FROM %s\nLABEL org.opencontainers.image.version="%s"\nCMD ["sleep", "1000000"]\n' "$IMAGE" "$2" >"$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 d build -q --network none -t "$1:$2" "$ctx" >/dev/null
+  rm -rf "$ctx"
+  d push "$1:$2" >/dev/null
+}
+
 run() { # run PLUGIN ARGS...: print the command line and what the engine would see
   local plugin=$1 rc=0
   shift
@@ -65,7 +74,9 @@ case "${1:-run}" in
   stop)
     pick_daemon
     d ps -aq --filter name=^/pfdemo- | xargs -r "$DOCKER_CLI" -H "$DEMO_URL" rm -f >/dev/null
+    bash tests/env/registry.sh stop
     bash tests/env/dockerd.sh stop
+
     ;;
   run)
     pick_daemon
@@ -79,6 +90,21 @@ case "${1:-run}" in
       run check_poller_container --docker-url "$DEMO_URL" -n "pfdemo-engine-$c" --warning-restarts 3 --critical-restarts 10
     done
     run check_poller_container --docker-url "$DEMO_URL" -n pfdemo-engine-gone
+    say "Image freshness (check_poller_image) against the private registry"
+    bash tests/env/registry.sh start
+    reg="$(bash tests/env/registry.sh env | sed -n 's/^PFT_REGISTRY=//p')"
+    repo="$reg/pfdemo/centreon-engine"
+    for v in 19.04.1 19.04.5; do
+      image_version "$repo" "$v"
+    done
+    container pfdemo-poller-fresh "$repo:19.04.5"
+    container pfdemo-poller-stale "$repo:19.04.1"
+    printf '[registry]\nurl = "http://%s"\nallow_http = true\ncache_dir = "%s"\n' "$reg" "${TMPDIR:-/tmp}/pfdemo-cache" \
+      >"${TMPDIR:-/tmp}/pfdemo-fleet.toml"
+    for c in fresh stale; do
+      run check_poller_image --docker-url "$DEMO_URL" -n "pfdemo-poller-$c" --config "${TMPDIR:-/tmp}/pfdemo-fleet.toml" \
+        --warning-behind 0 --critical-lag 1
+    done
     say "What a misconfigured check says"
     run check_poller_container -H 127.0.0.1
     run check_poller_container --docker-url "$DEMO_URL" --warning-restarts 10:5

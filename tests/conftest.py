@@ -52,8 +52,23 @@ def tls_dirs(tls_env: dict[str, str]) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def auth_registry() -> dict[str, str]:
+    """The registry with htpasswd basic auth and TLS from its own CA: host:port, CA file, password."""
+    subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "start-auth"], check=True, timeout=60)
+    out = subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "env"], check=True, capture_output=True, text=True)
+    env = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    d = Path(env["PFT_REGISTRY_AUTH_DIR"])
+    return {
+        "address": env["PFT_REGISTRY_AUTH"],
+        "ca": str(d / "ca.pem"),
+        "password": (d / "password").read_text().strip(),
+        "password_file": str(d / "password"),
+    }
+
+
+@pytest.fixture(scope="session")
 def registry() -> str:
     """The plain private registry (host:port on 127.0.0.1) the test daemon pushes to."""
     subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "start"], check=True, timeout=60)
     out = subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "env"], check=True, capture_output=True, text=True)
-    return out.stdout.strip().split("=", 1)[1]
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)["PFT_REGISTRY"]

@@ -11,6 +11,8 @@ declare -A wanted=(
   [shellcheck]=shellcheck
   [git]=git
   [docker-registry]=docker-registry
+  [htpasswd]=apache2-utils
+
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 
 import pytest
 from nagiosplugin.state import Critical, Ok, Warn
-from pollerfleet.containers import ContainerState, assess, human_duration, parse_timestamp
+
+from pollerfleet.containers import ContainerState, assess
+from pollerfleet.timefmt import human_duration, parse_timestamp
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 

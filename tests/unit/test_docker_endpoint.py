@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pollerfleet.docker_api import UsageError, _demux, endpoint_for
 
 

@@ -1,0 +1,213 @@
+"""check_poller_image's Resource, Contexts and Summary, and the options that build them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import nagiosplugin
+
+from .config import Config, ConfigError, RegistrySettings
+from .docker_api import DockerClient, DockerError, NotFound
+from .images import Freshness, freshness, registry_view, running_image
+from .regcache import RegistryCache
+from .registry import RegistryClient, RegistryError, registry_base
+from .versions import Policy
+
+DAY = 86400
+
+
+def days_range(text: str) -> Optional[str]:
+    """A threshold range given in days, as the same range in seconds (perfdata is in seconds)."""
+    if not text:
+        return None
+    r = nagiosplugin.Range(text)
+    start = "~" if r.start == float("-inf") else _num(r.start * DAY)
+    end = "" if r.end == float("inf") else _num(r.end * DAY)
+    return f"{'@' if r.invert else ''}{start}:{end}" if (start != "0" or not end) else f"{'@' if r.invert else ''}{end}"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def add_options(p: argparse.ArgumentParser, range_type: Callable[[str], str]) -> None:
+    p.add_argument(
+        "-n",
+        "--name",
+        default="centreon-engine",
+        metavar="CONTAINER",
+        help="container whose image is judged (default: %(default)s)",
+    )
+    p.add_argument(
+        "--registry",
+        metavar="URL",
+        help="registry URL (default: [registry] url, else the registry of the running image reference, https)",
+    )
+    p.add_argument(
+        "--repository", metavar="REPO", help="repository in the registry (default: from the running image reference)"
+    )
+    p.add_argument(
+        "--warning-behind",
+        type=range_type,
+        default="0",
+        metavar="RANGE",
+        help="WARNING when the count of newer releases is outside RANGE (default: %(default)s)",
+    )
+    p.add_argument(
+        "--critical-behind",
+        type=range_type,
+        default="",
+        metavar="RANGE",
+        help="CRITICAL when the count of newer releases is outside RANGE",
+    )
+    p.add_argument(
+        "--warning-lag",
+        type=range_type,
+        default="",
+        metavar="DAYS",
+        help="WARNING when a newer image has existed this many days (range) while this host runs an "
+        "older one: the rollout grace period",
+    )
+    p.add_argument(
+        "--critical-lag",
+        type=range_type,
+        default="1",
+        metavar="DAYS",
+        help="CRITICAL when a newer image has existed longer than this (range, days; default: %(default)s)",
+    )
+    p.add_argument(
+        "--warning-age",
+        type=range_type,
+        default="",
+        metavar="DAYS",
+        help="WARNING when the running image was built more than this many days ago (range)",
+    )
+    p.add_argument(
+        "--critical-age",
+        type=range_type,
+        default="",
+        metavar="DAYS",
+        help="CRITICAL when the running image was built more than this many days ago (range)",
+    )
+    p.add_argument("--include", default="", metavar="REGEX", help="only tags matching REGEX count as releases")
+    p.add_argument("--exclude", default="", metavar="REGEX", help="tags matching REGEX never count as releases")
+    p.add_argument(
+        "--release-line",
+        default="",
+        metavar="X.Y",
+        help="only releases of this line count (e.g. 19.04: never jump to 19.10)",
+    )
+    p.add_argument(
+        "--cache-ttl",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="keep the registry's answer this long (default: [registry] cache_ttl, 300)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="always ask the registry")
+
+
+def registry_settings(cfg: Config, registry_url: Optional[str], running_registry: str) -> RegistrySettings:
+    s = cfg.registry
+    url = registry_url or s.url or (f"https://{running_registry}" if running_registry else "")
+    if not url:
+        raise ConfigError(
+            "no registry: give --registry URL or set [registry] url (the running image reference names none)"
+        )
+    return RegistrySettings(**{**s.__dict__, "url": url})
+
+
+class ImageResource(nagiosplugin.Resource):
+    """The image a poller's container runs, against the newest one in the private registry."""
+
+    def __init__(self, client: DockerClient, cfg: Config, args: argparse.Namespace) -> None:
+        self.client, self.cfg, self.args = client, cfg, args
+        self.verdict: Optional[Freshness] = None
+
+    @property
+    def name(self) -> str:
+        return "IMAGE"
+
+    def evaluate(self) -> Freshness:
+        a = self.args
+        try:
+            running = running_image(self.client, a.name)
+        except NotFound:
+            raise nagiosplugin.CheckError(f"container {a.name} not found") from None
+        except DockerError as exc:
+            raise nagiosplugin.CheckError(str(exc)) from None
+        try:
+            policy = Policy(a.include, a.exclude, a.release_line)
+            settings = registry_settings(self.cfg, a.registry, running.reference.registry)
+            base = registry_base(settings)
+        except (ValueError, ConfigError) as exc:
+            raise nagiosplugin.CheckError(str(exc)) from None
+        repository = a.repository or running.reference.repository
+        ttl = a.cache_ttl if a.cache_ttl is not None else settings.cache_ttl
+        cache = None if a.no_cache or ttl <= 0 else RegistryCache(Path(settings.cache_dir), ttl)
+        try:
+            view = registry_view(
+                lambda: RegistryClient(settings), base, repository, policy, cache, running.reference.tag
+            )
+        except RegistryError as exc:
+            raise nagiosplugin.CheckError(str(exc)) from None
+        if view.newest is None:
+            raise nagiosplugin.CheckError(
+                f"no release tag of {repository} in {base} matches the policy (tags that are not versions are ignored)"
+            )
+        return freshness(running, view)
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        self.verdict = v = self.evaluate()
+        metrics = [
+            nagiosplugin.Metric("freshness", v, context="freshness"),
+            nagiosplugin.Metric("behind", v.behind, "c", min=0, context="behind"),
+            nagiosplugin.Metric("lag", int(v.lag), "s", min=0, context="lag"),
+        ]
+        if v.age is not None:
+            metrics.append(nagiosplugin.Metric("age", int(v.age), "s", min=0, context="age"))
+        return metrics
+
+
+class FreshnessContext(nagiosplugin.Context):
+    """Carries the verdict's sentence; the state comes from the behind/lag/age thresholds."""
+
+    def __init__(self) -> None:
+        super().__init__("freshness")
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
+        return self.result_cls(nagiosplugin.Ok, metric.value.summary(), metric)
+
+
+def contexts(args: argparse.Namespace) -> list[nagiosplugin.Context]:
+    return [
+        FreshnessContext(),
+        nagiosplugin.ScalarContext("behind", args.warning_behind or None, args.critical_behind or None),
+        nagiosplugin.ScalarContext("lag", days_range(args.warning_lag), days_range(args.critical_lag)),
+        nagiosplugin.ScalarContext(
+            "age",
+            days_range(args.warning_age),
+            days_range(args.critical_age),
+            fmt_metric=lambda m, c: f"image built {m.value // DAY} days ago",
+        ),
+    ]
+
+
+class ImageSummary(nagiosplugin.Summary):
+    """The verdict's sentence, with an age problem added when the image itself is too old."""
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        return str(results["freshness"].hint)
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        try:
+            line = str(results["freshness"].hint)
+        except KeyError:
+            return str(results.first_significant)
+        try:
+            age = results["age"]
+        except KeyError:
+            return line
+        return line if age.state == nagiosplugin.Ok else f"{line}; {age}"

@@ -1,0 +1,232 @@
+"""Is this poller running the newest image we have built? The freshness of a container's image
+against the private registry, as one typed verdict that the check, the reconciler and the fleet
+sweep all use (no nagiosplugin here).
+
+What runs comes from the container and its image (``Config.Image``, ``RepoTags``,
+``RepoDigests``, the ``org.opencontainers.image.version`` label, ``Created``); what exists comes
+from the registry through the cache. A host is behind by the number of newer releases; an image
+rebuilt under the same tag (same tag, other digest) counts as one behind too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .docker_api import DockerClient
+from .regcache import RegistryCache
+from .registry import ImageInfo, NotFound, RegistryClient
+from .timefmt import epoch, human_duration
+from .versions import Policy, TagVersion, parse_tag, releases_newer
+
+VERSION_LABEL = "org.opencontainers.image.version"
+CREATED_LABEL = "org.opencontainers.image.created"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An image reference split as Docker splits it: [registry/]repository[:tag][@digest]."""
+
+    registry: str
+    repository: str
+    tag: str
+    digest: str = ""
+
+    @classmethod
+    def parse(cls, ref: str) -> Reference:
+        name, _, digest = ref.partition("@")
+        first, sep, rest = name.partition("/")
+        registry = ""
+        if sep and ("." in first or ":" in first or first == "localhost"):
+            registry, name = first, rest
+        repo, colon, tag = name.rpartition(":")
+        if not colon or "/" in tag:
+            repo, tag = name, "latest" if not digest else ""
+        if not registry and "/" not in repo:
+            repo = f"library/{repo}"
+        return cls(registry, repo, tag, digest)
+
+
+@dataclass(frozen=True)
+class RunningImage:
+    """The image a container runs, as its Docker host describes it."""
+
+    container: str
+    reference: Reference
+    version: Optional[TagVersion]
+    digests: tuple[str, ...]  # the registry digests this image was pulled or pushed as
+    created: Optional[float]
+    image_id: str
+
+    @property
+    def shown(self) -> str:
+        return self.version.tag if self.version else (self.reference.tag or self.image_id[7:19])
+
+
+def running_image(client: DockerClient, container: str) -> RunningImage:
+    """Inspect CONTAINER and its image (two requests). Raises DockerError / NotFound."""
+    cont = client.inspect_container(container)
+    ref = Reference.parse(str((cont.get("Config") or {}).get("Image") or ""))
+    image_id = str(cont.get("Image") or "")
+    img = client.inspect_image(image_id) if image_id else {}
+    labels = ((img.get("Config") or {}).get("Labels")) or {}
+    version = parse_tag(ref.tag) if ref.tag else None
+    if version is None and isinstance(labels, dict) and labels.get(VERSION_LABEL):
+        version = parse_tag(str(labels[VERSION_LABEL]))
+    digests = tuple(
+        d.split("@", 1)[1]
+        for d in img.get("RepoDigests") or []
+        if isinstance(d, str) and "@" in d and Reference.parse(d).repository == ref.repository
+    )
+    created = epoch(img.get("Created")) or (epoch(labels.get(CREATED_LABEL)) if isinstance(labels, dict) else None)
+    return RunningImage(container, ref, version, digests, created, image_id)
+
+
+@dataclass
+class RegistryView:
+    """What the registry holds for one repository under the policy (possibly from the cache)."""
+
+    releases: list[TagVersion]
+    newest: Optional[ImageInfo]
+    digests: dict[str, Optional[str]] = field(default_factory=dict)
+    fetched: float = 0.0
+    from_cache: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tags": [tv.tag for tv in self.releases],
+            "newest": None if self.newest is None else self.newest.__dict__,
+            "digests": self.digests,
+            "fetched": self.fetched,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], policy: Policy) -> RegistryView:
+        newest = doc.get("newest")
+        return cls(
+            policy.releases([str(t) for t in doc.get("tags", [])]),
+            ImageInfo(**newest) if isinstance(newest, dict) else None,
+            {str(k): v for k, v in (doc.get("digests") or {}).items()},
+            float(doc.get("fetched") or 0),
+            True,
+        )
+
+
+def registry_view(
+    connect: Callable[[], RegistryClient],
+    base: str,
+    repository: str,
+    policy: Policy,
+    cache: Optional[RegistryCache],
+    running_tag: str = "",
+) -> RegistryView:
+    """The releases and the newest image of REPOSITORY at BASE; the running tag's digest is added
+    once per TTL. CONNECT makes the client (and imports requests) only when the cache cannot answer."""
+    key = f"{base}|{repository}|{policy.include}|{policy.exclude}|{policy.release_line}"
+    client: Optional[RegistryClient] = None
+
+    def registry() -> RegistryClient:
+        nonlocal client
+        if client is None:
+            client = connect()
+        return client
+
+    view: Optional[RegistryView] = None
+    if cache is not None:
+        cached = cache.lookup(key)
+        if cached is not None:
+            try:
+                view = RegistryView.from_json(cached, policy)
+            except (TypeError, ValueError, KeyError):
+                view = None
+    changed = False
+    if view is None:
+        releases = policy.releases(registry().tags(repository))
+        newest = registry().image(repository, releases[-1].tag) if releases else None
+        view = RegistryView(releases, newest, {}, time.time())
+        if newest is not None:
+            view.digests[newest.tag] = newest.digest
+        changed = True
+    if running_tag and running_tag not in view.digests:
+        try:
+            view.digests[running_tag] = registry().digest(repository, running_tag)
+        except NotFound:
+            view.digests[running_tag] = None  # the tag is gone from the registry
+        changed = True
+    if cache is not None and changed:
+        cache.store(key, view.to_json())
+    return view
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The verdict for one container: how far behind, since when, and the sentence that says so."""
+
+    running: RunningImage
+    newest: Optional[ImageInfo]
+    newer_releases: tuple[str, ...]
+    rebuilt: bool  # same tag, another digest in the registry
+    tag_gone: bool  # the running tag no longer exists in the registry
+    lag: float  # seconds the newest image has existed while this host runs an older one (0 when fresh)
+    age: Optional[float]  # seconds since the running image was built
+
+    @property
+    def behind(self) -> int:
+        return len(self.newer_releases) or int(self.rebuilt)
+
+    @property
+    def stale(self) -> bool:
+        return self.behind > 0
+
+    def summary(self) -> str:
+        r = self.running
+        name = r.container
+        if self.newest is None:
+            return f"{name} runs {r.shown}; the registry has no release tag for {r.reference.repository}"
+        if self.newer_releases:
+            n = len(self.newer_releases)
+            return (
+                f"{name} runs {r.shown}, newest {self.newest.tag} ({n} release{'s' if n > 1 else ''} behind, "
+                f"newer image available for {_days(self.lag)})"
+            )
+        if self.rebuilt:
+            return (
+                f"{name} runs {r.shown}, but {r.shown} was rebuilt in the registry (other digest), "
+                f"newer image available for {_days(self.lag)}"
+            )
+        built = f", built {_days(self.age)} ago" if self.age is not None else ""
+        note = f"; tag {r.shown} is no longer in the registry" if self.tag_gone else ""
+        if r.version is None:
+            return f"{name} runs {r.shown} (not a release tag), newest release {self.newest.tag}{built}{note}"
+        return f"{name} runs {r.shown}, the newest image{built}{note}"
+
+
+def _days(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "an unknown time"
+    if seconds >= 2 * 86400:
+        return f"{int(seconds // 86400)} days"
+    return human_duration(seconds)
+
+
+def freshness(running: RunningImage, view: RegistryView, now: Optional[float] = None) -> Freshness:
+    """Judge RUNNING against VIEW: the one place the suite decides what "stale" means."""
+    now = now if now is not None else time.time()
+    newer: tuple[str, ...] = ()
+    age = max(0.0, now - running.created) if running.created is not None else None
+    if view.newest is not None and view.newest.digest in running.digests:
+        # the very image the newest tag points at, whatever tag this host pulled it by
+        return Freshness(running, view.newest, (), False, False, 0.0, age)
+    if running.version is not None:
+        newer = tuple(releases_newer(view.releases, running.version))
+        if not newer and view.releases and running.version < view.releases[-1]:
+            newer = (view.releases[-1].tag,)  # same release, newer build number
+    registry_digest = view.digests.get(running.reference.tag) if running.reference.tag else None
+    rebuilt = bool(running.digests and registry_digest and registry_digest not in running.digests)
+    tag_gone = bool(running.reference.tag) and running.reference.tag in view.digests and registry_digest is None
+    stale = bool(newer) or rebuilt
+    lag = 0.0
+    if stale and view.newest is not None and view.newest.created is not None:
+        lag = max(0.0, now - view.newest.created)
+    return Freshness(running, view.newest, newer, rebuilt, tag_gone, lag, age)

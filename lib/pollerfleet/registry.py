@@ -1,0 +1,302 @@
+"""The private Docker registry, through the Registry HTTP API v2 (requests).
+
+Ping, tags with pagination, manifests by tag with the full Accept list, an index resolved to
+one platform, and the image config blob (``created`` and labels) without pulling anything.
+Authentication: anonymous, HTTP basic, or the bearer-token flow a ``WWW-Authenticate: Bearer``
+challenge asks for; the password comes from the file the config names. TLS is verified (with
+the configured CA file); plain ``http://`` only where the config allows it. Every call has a
+timeout; every failure is a RegistryError with one line for the operator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import urljoin, urlsplit
+
+from .config import ConfigError, RegistrySettings, read_secret
+from .timefmt import epoch
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+INDEXES = (DOCKER_LIST, OCI_INDEX)
+MAX_PAGES = 200
+
+if TYPE_CHECKING:
+    import requests
+
+
+class RegistryError(Exception):
+    """The registry could not be asked or answered badly; str() is the operator's reason."""
+
+
+class NotFound(RegistryError):
+    """404: no such repository, tag or blob."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """One tag in the registry: its digest, and what its config blob says."""
+
+    tag: str
+    digest: str
+    created: Optional[float] = None  # epoch seconds
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RegistryClient:
+    """A client for the registry the [registry] config section names."""
+
+    settings: RegistrySettings
+    platform: str = "linux/amd64"
+    requests_sent: int = 0
+    _session: requests.Session = field(init=False, repr=False)
+
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.base = registry_base(self.settings)
+        # requests is imported here, not at the top: a check answered from the cache never needs it
+        import requests
+
+        self._rq = requests
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = "pollerfleet"
+        # Passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE (requests #3829).
+        self._verify: Any = str(self.settings.ca_file) if self.settings.ca_file else True
+        self._auth: Optional[tuple[str, str]] = None
+        if self.settings.username:
+            self._auth = (self.settings.username, read_secret(self.settings.password_file, "registry password"))
+
+    # -- API ----------------------------------------------------------------------------------
+    def ping(self) -> None:
+        self._get("/v2/", "ping", scope="")
+
+    def tags(self, repository: str, page_size: int = 100) -> list[str]:
+        """Every tag of REPOSITORY, following ``Link: <...>; rel="next"`` pagination."""
+        path: Optional[str] = f"/v2/{repository}/tags/list?n={page_size}"
+        found: list[str] = []
+        for _ in range(MAX_PAGES):
+            if path is None:
+                return found
+            resp = self._get(path, f"list the tags of {repository}", scope=_pull(repository))
+            doc = self._json(resp, f"tags of {repository}")
+            tags = doc.get("tags") if isinstance(doc, dict) else None
+            if tags is None and isinstance(doc, dict) and "tags" in doc:
+                tags = []  # a repository whose tags were all deleted
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise RegistryError(f"malformed answer from {self.base} to the tags of {repository}: no tag list")
+            found += tags
+            path = _next_link(resp.headers.get("Link", ""))
+        raise RegistryError(f"{self.base} kept paginating the tags of {repository} past {MAX_PAGES} pages")
+
+    def digest(self, repository: str, tag: str) -> str:
+        """The digest the registry serves for REPOSITORY:TAG (a HEAD request)."""
+        resp = self._request(
+            "HEAD",
+            f"/v2/{repository}/manifests/{tag}",
+            f"look up {repository}:{tag}",
+            _pull(repository),
+            {"Accept": ACCEPT},
+        )
+        digest = resp.headers.get("Docker-Content-Digest", "")
+        if not digest.startswith("sha256:"):
+            raise RegistryError(f"{self.base} gave no Docker-Content-Digest for {repository}:{tag}")
+        return digest
+
+    def image(self, repository: str, tag: str) -> ImageInfo:
+        """Digest, creation time and labels of REPOSITORY:TAG, resolving an index to our platform."""
+        what = f"{repository}:{tag}"
+        resp = self._get(
+            f"/v2/{repository}/manifests/{tag}", f"read the manifest of {what}", _pull(repository), {"Accept": ACCEPT}
+        )
+        digest = resp.headers.get("Docker-Content-Digest", "")
+        manifest = self._json(resp, f"manifest of {what}")
+        media = str(manifest.get("mediaType") or resp.headers.get("Content-Type", "").split(";")[0])
+        if media in INDEXES or "manifests" in manifest:
+            child = self._pick_platform(manifest, what)
+            resp = self._get(
+                f"/v2/{repository}/manifests/{child}",
+                f"read the {self.platform} manifest of {what}",
+                _pull(repository),
+                {"Accept": ACCEPT},
+            )
+            manifest = self._json(resp, f"{self.platform} manifest of {what}")
+        config = manifest.get("config")
+        if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
+            raise RegistryError(f"malformed manifest of {what} at {self.base}: no config descriptor")
+        blob = self._json(
+            self._get(f"/v2/{repository}/blobs/{config['digest']}", f"read the config of {what}", _pull(repository)),
+            f"config of {what}",
+        )
+        labels = ((blob.get("config") or {}).get("Labels")) or {}
+        return ImageInfo(
+            tag,
+            digest or str(config["digest"]),
+            epoch(blob.get("created")),
+            {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _pick_platform(self, index: dict[str, Any], what: str) -> str:
+        os_, _, arch = self.platform.partition("/")
+        arch, _, variant = arch.partition("/")
+        for m in index.get("manifests") or []:
+            p = m.get("platform") or {} if isinstance(m, dict) else {}
+            if p.get("os") == os_ and p.get("architecture") == arch and (not variant or p.get("variant") == variant):
+                return str(m["digest"])
+        offered = ", ".join(
+            f"{(m.get('platform') or {}).get('os')}/{(m.get('platform') or {}).get('architecture')}"
+            for m in index.get("manifests") or []
+            if isinstance(m, dict)
+        )
+        raise RegistryError(f"{what} has no {self.platform} image (the index offers: {offered or 'nothing'})")
+
+    def _get(self, path: str, what: str, scope: str, headers: Optional[dict[str, str]] = None) -> requests.Response:
+        return self._request("GET", path, what, scope, headers or {})
+
+    def _request(self, method: str, path: str, what: str, scope: str, headers: dict[str, str]) -> requests.Response:
+        url = urljoin(self.base, path)
+        resp = self._send(method, url, what, headers, scope)
+        if resp.status_code == 401:
+            challenge = resp.headers.get("WWW-Authenticate", "")
+            if challenge.lower().startswith("bearer"):
+                token = self._bearer(challenge, scope, what)
+                resp = self._send(method, url, what, {**headers, "Authorization": f"Bearer {token}"}, scope)
+            elif self._auth is not None:
+                resp = self._send(method, url, what, headers, scope, basic=True)
+        if resp.status_code == 401:
+            who = f"user {self.settings.username!r}" if self._auth else "anonymous access"
+            raise RegistryError(
+                f"{self.base} refused {who} (401) to {what}: check [registry] username and password_file"
+            )
+        if resp.status_code == 403:
+            raise RegistryError(f"{self.base} denied access (403) to {what}")
+        if resp.status_code == 404:
+            raise NotFound(f"{self.base} answered 404 to {what}: {_error_text(resp) or 'not found'}")
+        if resp.status_code >= 400:
+            raise RegistryError(
+                f"{self.base} answered HTTP {resp.status_code} to {what}"
+                + (f": {_error_text(resp)}" if _error_text(resp) else "")
+            )
+        return resp
+
+    def _send(
+        self, method: str, url: str, what: str, headers: dict[str, str], scope: str, basic: bool = False
+    ) -> requests.Response:
+        timeout = self.settings.timeout
+        if scope in self._tokens and "Authorization" not in headers:
+            headers = {**headers, "Authorization": f"Bearer {self._tokens[scope]}"}
+        self.requests_sent += 1
+        try:
+            return self._session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=timeout,
+                verify=self._verify,
+                auth=self._auth if basic else None,
+                allow_redirects=True,
+            )
+        except self._rq.exceptions.SSLError as exc:
+            raise RegistryError(f"TLS verification of {self.base} failed ({what}): {_ssl_reason(exc)}") from None
+        except self._rq.exceptions.ConnectTimeout:
+            raise RegistryError(f"{self.base} did not accept a connection within {timeout:g} s ({what})") from None
+        except self._rq.exceptions.ReadTimeout:
+            raise RegistryError(f"{self.base} did not answer within {timeout:g} s ({what})") from None
+        except self._rq.exceptions.ConnectionError as exc:
+            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+            raise RegistryError(f"{reason} to registry {self.base} ({what})") from None
+        except self._rq.exceptions.RequestException as exc:
+            raise RegistryError(f"request to {self.base} failed ({what}): {type(exc).__name__}") from None
+
+    def _bearer(self, challenge: str, scope: str, what: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm", "")
+        if not realm.startswith(("https://", "http://")):
+            raise RegistryError(f"{self.base} asked for a bearer token without a usable realm ({what})")
+        if scope and "scope" not in params:
+            params["scope"] = scope
+        self.requests_sent += 1
+        try:
+            resp = self._session.get(
+                realm, params=params, auth=self._auth, timeout=self.settings.timeout, verify=self._verify
+            )
+
+        except self._rq.exceptions.RequestException as exc:
+            raise RegistryError(f"the token service {realm} failed ({what}): {type(exc).__name__}") from None
+        if resp.status_code in (401, 403):
+            raise RegistryError(
+                f"the token service {realm} refused user {self.settings.username!r} ({resp.status_code}) to {what}"
+            )
+        if resp.status_code >= 400:
+            raise RegistryError(f"the token service {realm} answered HTTP {resp.status_code} ({what})")
+        doc = self._json(resp, "token")
+        token = doc.get("token") or doc.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"the token service {realm} gave no token ({what})")
+        self._tokens[scope] = token
+        return token
+
+    def _json(self, resp: requests.Response, what: str) -> dict[str, Any]:
+        try:
+            doc = json.loads(resp.content)
+        except ValueError:
+            raise RegistryError(f"malformed answer from {self.base} ({what}): not JSON") from None
+        if not isinstance(doc, dict):
+            raise RegistryError(f"malformed answer from {self.base} ({what}): not a JSON object")
+        return doc
+
+
+def registry_base(settings: RegistrySettings) -> str:
+    """scheme://host[:port] of the configured registry; plain http only where the config allows it."""
+    url = settings.url
+    if not url:
+        raise ConfigError("no registry is configured: set [registry] url or give --registry")
+    if "://" not in url:
+        url = "https://" + url
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ConfigError(f"registry URL {settings.url!r} must be https://HOST[:PORT]")
+    if parts.scheme == "http" and not settings.allow_http:
+        raise ConfigError(f"registry {url} is plain HTTP: set [registry] allow_http = true if it really is unencrypted")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _pull(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def _next_link(header: str) -> Optional[str]:
+    m = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', header)
+    if not m:
+        return None
+    link = m.group(1)
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _error_text(resp: requests.Response) -> str:
+    try:
+        doc = json.loads(resp.content)
+        errors = doc.get("errors") if isinstance(doc, dict) else None
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message") or errors[0].get("code") or "")[:160]
+    except ValueError:
+        pass
+    return ""
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    text = str(exc)
+    m = re.search(r"certificate verify failed: ([^(\)']+)", text)
+    if m:
+        return m.group(1).strip()
+    m = re.search(r"\[SSL: ([A-Z_]+)\]", text)
+    return m.group(1).lower().replace("_", " ") if m else "TLS error"

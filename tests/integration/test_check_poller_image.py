@@ -1,0 +1,321 @@
+"""check_poller_image against the real test daemon and the real registry (docker-registry)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Docker, run_plugin
+from tests.registry_tools import RegistryAPI, build_and_push
+from tests.standins.gateway import Gateway
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry]
+DUR = r"\d+[smhd](\d+[smh])?"
+LINE = re.compile(r"^IMAGE (OK|WARNING|CRITICAL|UNKNOWN) - (.*?)( \| (.*))?$")
+
+
+@dataclass
+class Repo:
+    docker: Docker
+    registry: str  # host:port
+    name: str  # repository path
+    tmp: Path
+
+    def ref(self, tag: str) -> str:
+        return f"{self.registry}/{self.name}:{tag}"
+
+    def push(self, tag: str, version: str = "", nonce: str = "") -> str:
+        return build_and_push(self.docker, self.ref(tag), version or tag, nonce)
+
+    def run(self, tag: str, base: str = "engine") -> str:
+        return self.docker.run(f"{self.name.replace('/', '-')}-{base}", image=self.ref(tag))
+
+    def config(self, extra: str = "", registry_url: str = "") -> Path:
+        cfg = self.tmp / "fleet.toml"
+        cfg.write_text(
+            f'[registry]\nurl = "{registry_url or "http://" + self.registry}"\nallow_http = true\n'
+            f'cache_dir = "{self.tmp / "cache"}"\n{extra}'
+        )
+        return cfg
+
+    def check(self, container: str, *args: str, cfg: Path | None = None) -> tuple[int, str, str]:
+        r = run_plugin(
+            "check_poller_image",
+            "--docker-url",
+            self.docker.host,
+            "-n",
+            container,
+            "--config",
+            str(cfg or self.config()),
+            *args,
+        )
+        assert r.err == "" and "Traceback" not in r.out, r.err + r.out
+        m = LINE.match(r.out.rstrip("\n"))
+        assert m, r.out
+        return r.rc, m.group(2), m.group(4) or ""
+
+
+counter = 0
+
+
+@pytest.fixture
+def repo(docker: Docker, registry: str, tmp_path: Path) -> Repo:
+    global counter
+    counter += 1
+    return Repo(docker, registry, f"{docker.prefix.rstrip('-')}/engine{counter}", tmp_path)
+
+
+def test_fresh(repo: Repo) -> None:
+    repo.push("19.04.1")
+    repo.push("19.04.5")
+    c = repo.run("19.04.5")
+    rc, summary, perf = repo.check(c)
+    assert rc == 0
+    assert re.fullmatch(rf"{c} runs 19.04.5, the newest image, built {DUR} ago", summary), summary
+    assert re.fullmatch(r"age=\d+s;;;0 behind=0c;0;;0 lag=0s;;86400;0", perf), perf
+
+
+def test_one_behind_is_warning_then_critical_by_threshold(repo: Repo) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    repo.push("19.04.5")
+    rc, summary, perf = repo.check(c)
+    assert rc == 1
+    assert re.fullmatch(
+        rf"{c} runs 19.04.1, newest 19.04.5 \(1 release behind, newer image available for "
+        rf"{DUR}\)",
+        summary,
+    ), summary
+    assert "behind=1c;0;;0" in perf
+    rc, _, perf = repo.check(c, "--critical-behind", "0")
+    assert rc == 2 and "behind=1c;0;0;0" in perf
+    # the rollout grace period: lag in days; 0.00001 days is under a second
+    rc, _, perf = repo.check(c, "--warning-behind", "", "--critical-lag", "0.00001")
+    assert rc == 2 and re.search(r"lag=\d+s;;0\.864;0", perf), perf
+
+
+def test_several_behind_and_numeric_ordering(repo: Repo) -> None:
+    for tag in ("19.04.1", "19.04.5", "19.04.9", "19.04.10"):
+        repo.push(tag)
+    c = repo.run("19.04.5")
+    rc, summary, perf = repo.check(c, "--critical-behind", "1")
+    assert rc == 2
+    assert summary.startswith(f"{c} runs 19.04.5, newest 19.04.10 (2 releases behind, ")  # 19.04.10 > 19.04.9
+    assert "behind=2c;0;1;0" in perf
+
+
+def test_release_line_policy_and_non_version_tags(repo: Repo) -> None:
+    for tag in ("19.04.1", "19.10.0", "latest", "dev", "sha-1a2b3c"):
+        repo.push(tag, version=tag)
+    c = repo.run("19.04.1")
+    rc, summary, _ = repo.check(c)
+    assert rc == 1 and "newest 19.10.0" in summary
+    rc, summary, _ = repo.check(c, "--release-line", "19.04")
+    assert (rc, summary.split(",")[0]) == (0, f"{c} runs 19.04.1")
+    rc, summary, _ = repo.check(c, "--exclude", r"^19\.10")
+    assert rc == 0
+
+
+def test_non_version_tags_only_is_unknown(repo: Repo) -> None:
+    repo.push("latest", version="dev")
+    repo.push("dev", version="dev")
+    c = repo.run("latest")
+    rc, summary, _ = repo.check(c)
+    assert (rc, summary) == (
+        3,
+        f"no release tag of {repo.name} in http://{repo.registry} matches the policy "
+        "(tags that are not versions are ignored)",
+    )
+
+
+def test_same_tag_rebuilt_is_stale(repo: Repo) -> None:
+    repo.push("19.04.5", nonce="first")
+    c = repo.run("19.04.5")
+    assert repo.check(c)[0] == 0
+    repo.push("19.04.5", nonce="second")  # same tag, another digest
+    rc, summary, perf = repo.check(c, "--no-cache")
+    assert rc == 1
+    assert re.fullmatch(
+        rf"{c} runs 19.04.5, but 19.04.5 was rebuilt in the registry \(other digest\), newer "
+        rf"image available for {DUR}",
+        summary,
+    ), summary
+    assert "behind=1c" in perf
+
+
+def test_image_with_several_tags_is_fresh(repo: Repo) -> None:
+    ref = repo.push("19.04.5-3", version="19.04.5")
+    repo.docker("tag", ref, repo.ref("19.04.5"))
+    repo.docker("push", repo.ref("19.04.5"))
+    c = repo.run("19.04.5")  # same image, pulled by its short tag
+    rc, summary, _ = repo.check(c)
+    assert rc == 0, summary
+    assert summary.startswith(f"{c} runs 19.04.5, the newest image")
+
+
+def test_oci_index_resolves_to_the_daemon_platform(repo: Repo) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    repo.push("19.04.5-amd64", version="19.04.5")
+    api = RegistryAPI(f"http://{repo.registry}")
+    _, _, digest = api.manifest(repo.name, "19.04.5-amd64")
+    api.push_index(repo.name, "19.04.5", {"linux/amd64": digest, "linux/arm64": digest})
+    rc, summary, _ = repo.check(c, "--exclude", "amd64")
+    assert rc == 1 and "newest 19.04.5 (1 release behind" in summary, summary
+
+
+def test_pagination_beyond_one_page(repo: Repo) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    api = RegistryAPI(f"http://{repo.registry}")
+    body, media, _ = api.manifest(repo.name, "19.04.1")
+    for i in range(2, 131):  # 130 tags: two pages of 100
+        api.put_manifest(repo.name, f"19.04.{i}", body, media)
+    repo.push("19.04.200")
+    gw = Gateway(f"http://{repo.registry}", mode="paginate")
+    try:
+        rc, summary, _ = repo.check(c, cfg=repo.config(registry_url=gw.url))
+        assert rc == 1
+        assert "newest 19.04.200 (" in summary and "130 releases behind" in summary, summary
+        assert any("last=" in p for p in gw.paths), gw.paths  # the second page was asked for through Link
+    finally:
+        gw.stop()
+
+
+def test_cache_second_check_sends_no_registry_request_and_corrupt_cache_is_replaced(repo: Repo) -> None:
+    repo.push("19.04.1")
+    repo.push("19.04.5")
+    c = repo.run("19.04.5")
+    gw = Gateway(f"http://{repo.registry}")
+    try:
+        cfg = repo.config(registry_url=gw.url)
+        assert repo.check(c, cfg=cfg)[0] == 0
+        first = gw.count
+        assert first >= 3  # tags, manifest, config blob
+        gw.reset()
+        assert repo.check(c, cfg=cfg)[0] == 0
+        assert gw.count == 0, gw.paths
+        for f in (repo.tmp / "cache").glob("registry-*.json"):
+            f.write_text("{ not json")
+        assert repo.check(c, cfg=cfg)[0] == 0
+        assert gw.count == first
+        gw.reset()
+        assert repo.check(c, cfg=cfg)[0] == 0 and gw.count == 0  # the corrupt file was replaced
+        assert repo.check(c, "--no-cache", cfg=cfg)[0] == 0 and gw.count == first
+    finally:
+        gw.stop()
+
+
+def test_repository_missing(repo: Repo) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    rc, summary, _ = repo.check(c, "--repository", "no/such-repo")
+    assert (rc, summary) == (
+        3,
+        f"http://{repo.registry} answered 404 to list the tags of no/such-repo: repository name not known to registry",
+    )
+
+
+def test_container_missing(repo: Repo) -> None:
+    rc, summary, _ = repo.check(repo.docker.name("no-engine"))
+    assert (rc, summary) == (3, f"container {repo.docker.name('no-engine')} not found")
+
+
+@pytest.fixture
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_registry_down(repo: Repo, closed_port: int) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    rc, summary, _ = repo.check(c, cfg=repo.config(registry_url=f"http://127.0.0.1:{closed_port}"))
+    assert (rc, summary) == (
+        3,
+        f"connection refused to registry http://127.0.0.1:{closed_port} (list the tags of {repo.name})",
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("garbage", "malformed answer from {url} (tags of {repo}): not JSON"),
+        ("error500", "{url} answered HTTP 503 to list the tags of {repo}: maintenance"),
+    ],
+)
+def test_malformed_and_failing_registry(repo: Repo, mode: str, reason: str) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    gw = Gateway(f"http://{repo.registry}", mode=mode)
+    try:
+        rc, summary, _ = repo.check(c, cfg=repo.config(registry_url=gw.url))
+        assert (rc, summary) == (3, reason.format(url=gw.url, repo=repo.name))
+    finally:
+        gw.stop()
+
+
+def test_bearer_token_flow(repo: Repo, tmp_path: Path) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    repo.push("19.04.5")
+    pw = tmp_path / "registry.password"
+    pw.write_text("s3cret\n")
+    pw.chmod(0o600)
+    gw = Gateway(f"http://{repo.registry}", mode="bearer", user="pollerfleet", password="s3cret")
+    try:
+        extra = f'username = "pollerfleet"\npassword_file = "{pw}"\n'
+        rc, summary, _ = repo.check(c, "--no-cache", cfg=repo.config(extra, registry_url=gw.url))
+        assert rc == 1 and "newest 19.04.5" in summary, summary
+        assert any(p.startswith("/token?") for p in gw.paths)
+        pw.write_text("wrong\n")
+        rc, summary, _ = repo.check(c, "--no-cache", cfg=repo.config(extra, registry_url=gw.url))
+        assert rc == 3 and summary.startswith(f"the token service {gw.url}/token refused user 'pollerfleet' (401)")
+    finally:
+        gw.stop()
+
+
+@pytest.fixture
+def auth_repo(repo: Repo, auth_registry: dict[str, str], tmp_path: Path) -> Iterator[tuple[Repo, Path]]:
+    """Images copied through the API into the htpasswd + TLS registry (the daemon trusts no custom CA)."""
+    src = RegistryAPI(f"http://{repo.registry}")
+    dst = RegistryAPI(
+        f"https://{auth_registry['address']}", ("pollerfleet", auth_registry["password"]), auth_registry["ca"]
+    )
+    repo.push("19.04.1")
+    repo.push("19.04.5")
+    for tag in ("19.04.1", "19.04.5"):
+        dst.copy(src, repo.name, tag, repo.name, tag)
+    pw = tmp_path / "auth.password"
+    pw.write_text(auth_registry["password"] + "\n")
+    pw.chmod(0o600)
+    yield repo, pw
+
+
+def test_basic_auth_and_tls_with_own_ca(auth_repo: tuple[Repo, Path], auth_registry: dict[str, str]) -> None:
+    repo, pw = auth_repo
+    c = repo.run("19.04.1")
+    url = f"https://{auth_registry['address']}"
+    extra = f'username = "pollerfleet"\npassword_file = "{pw}"\nca_file = "{auth_registry["ca"]}"\n'
+    rc, summary, _ = repo.check(c, "--no-cache", cfg=repo.config(extra, registry_url=url))
+    assert rc == 1 and summary.startswith(f"{c} runs 19.04.1, newest 19.04.5"), summary
+    # the system CA store does not know the test CA
+    rc, summary, _ = repo.check(
+        c, "--no-cache", cfg=repo.config(f'username = "pollerfleet"\npassword_file = "{pw}"\n', registry_url=url)
+    )
+    assert rc == 3 and summary.startswith(f"TLS verification of {url} failed (list the tags of {repo.name}): ")
+    pw.write_text("wrong-password\n")
+    rc, summary, _ = repo.check(c, "--no-cache", cfg=repo.config(extra, registry_url=url))
+    assert (rc, summary) == (
+        3,
+        f"{url} refused user 'pollerfleet' (401) to list the tags of {repo.name}: check "
+        "[registry] username and password_file",
+    )

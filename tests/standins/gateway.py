@@ -1,0 +1,132 @@
+"""An HTTP gateway on 127.0.0.1 in front of the real test registry: it counts requests, can demand
+the bearer-token flow (as Docker Hub or Harbor do: 401 + ``WWW-Authenticate: Bearer realm=...``,
+a token endpoint behind basic auth), or can answer garbage. The registry behind it is real."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+import requests
+
+
+class Gateway:
+    def __init__(self, upstream: str, mode: str = "proxy", user: str = "", password: str = "") -> None:
+        self.upstream = upstream.rstrip("/")
+        self.mode = mode  # proxy, bearer, garbage, error500, paginate
+        self.user, self.password = user, password
+        self.token = secrets.token_hex(16)
+        self.count = 0
+        self.paths: list[str] = []
+        self.lock = threading.Lock()
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # silence the default log
+                return
+
+            def do_HEAD(self) -> None:
+                gateway.handle(self, "HEAD")
+
+            def do_GET(self) -> None:
+                gateway.handle(self, "GET")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.count, self.paths = 0, []
+
+    def _paginate(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        """Serve tags/list in pages with a Link header, as distribution v3 and Harbor do (2.8 does not)."""
+        path, _, query = h.path.partition("?")
+        args = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        up = requests.get(self.upstream + path, timeout=10)
+        doc = json.loads(up.content)
+        tags = sorted(doc.get("tags") or [])
+        n = int(args.get("n", "100"))
+        last = args.get("last", "")
+        page = [t for t in tags if t > last][:n] if last else tags[:n]
+        headers = {"Content-Type": "application/json"}
+        if page and page[-1] != tags[-1]:
+            headers["Link"] = f'<{path}?n={n}&last={page[-1]}>; rel="next"'
+        self._reply(h, 200, json.dumps({"name": doc.get("name"), "tags": page}).encode(), headers, method)
+
+    def _reply(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        headers: Optional[dict[str, str]] = None,
+        method: str = "GET",
+    ) -> None:
+        h.send_response(status)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if method != "HEAD":
+            h.wfile.write(body)
+
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        with self.lock:
+            self.count += 1
+            self.paths.append(h.path)
+        if self.mode == "garbage":
+            return self._reply(h, 200, b"<html>this is not a registry", {"Content-Type": "text/html"}, method)
+        if self.mode == "error500":
+            return self._reply(
+                h,
+                503,
+                b'{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}',
+                {"Content-Type": "application/json"},
+                method,
+            )
+        if self.mode == "bearer":
+            if h.path.startswith("/token"):
+                expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+                if h.headers.get("Authorization") != expected:
+                    return self._reply(h, 401, b'{"details":"bad credentials"}', {}, method)
+                return self._reply(
+                    h, 200, f'{{"token": "{self.token}"}}'.encode(), {"Content-Type": "application/json"}, method
+                )
+            if h.headers.get("Authorization") != f"Bearer {self.token}":
+                challenge = f'Bearer realm="{self.url}/token",service="pft-test",scope="repository:x:pull"'
+                return self._reply(
+                    h,
+                    401,
+                    b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                    {"WWW-Authenticate": challenge, "Content-Type": "application/json"},
+                    method,
+                )
+        if self.mode == "paginate" and "/tags/list" in h.path:
+            return self._paginate(h, method)
+        up = requests.request(
+            method,
+            self.upstream + h.path,
+            timeout=10,
+            allow_redirects=False,
+            headers={k: v for k, v in h.headers.items() if k.lower() in ("accept",)},
+        )
+        headers = {
+            k: v
+            for k, v in up.headers.items()
+            if k.lower() in ("content-type", "docker-content-digest", "link", "www-authenticate", "location")
+        }
+        self._reply(h, up.status_code, up.content, headers, method)

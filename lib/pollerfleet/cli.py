@@ -20,6 +20,53 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace) -> config.Config:
+    try:
+        return config.load(args.config)
+    except config.ConfigError as exc:
+        raise SystemExit(f"pollerfleet: {exc}") from None
+
+
+def _redeploy(args: argparse.Namespace) -> int:
+    from .follow import follow
+    from .jenkins_api import JenkinsError
+    from .redeploy import Redeployer
+
+    r = Redeployer(_load(args))
+    decision = r.request(args.host, force=args.force, dry_run=args.dry_run, source="operator")
+    problem = r.log(decision, force=args.force, dry_run=args.dry_run)
+    print(decision.line)
+    if problem:
+        print(f"pollerfleet: warning: {problem}", file=sys.stderr)
+    if decision.action not in ("triggered", "would-trigger", "skipped"):
+        return 1
+    if args.wait and decision.queue_id is not None:
+        try:
+            build = follow(r.jenkins, r.job, decision.queue_id, timeout=args.wait_timeout)
+        except JenkinsError as exc:
+            print(f"pollerfleet: {exc}", file=sys.stderr)
+            return 1
+        return 0 if build is not None and build.result == "SUCCESS" else 1
+    return 0
+
+
+def _breaker(args: argparse.Namespace) -> int:
+    from .jenkins_api import JenkinsError
+    from .redeploy import Redeployer
+
+    r = Redeployer(_load(args))
+    if args.action == "status":
+        tripped, text = r.breaker_status()
+        print(f"circuit breaker {text}")
+        return 1 if tripped else 0
+    try:
+        print(r.breaker_reset())
+    except (JenkinsError, config.ConfigError, TimeoutError, OSError) as exc:
+        print(f"pollerfleet: breaker not reset: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pollerfleet", description="Watch, repair and rebuild the Centreon poller fleet.")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
@@ -31,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     c = sub.add_parser("check-config", help="read the configuration and say whether it is usable")
     c.set_defaults(func=_config_check)
+
+    rd = sub.add_parser("redeploy", help="ask Jenkins to redeploy one poller, under the fleet's safety rules")
+    rd.add_argument("host", metavar="HOST", help="the poller's Docker host, as named in the inventory")
+    rd.add_argument("--force", action="store_true", help="skip the per-host cooldown (not the other rules)")
+    rd.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
+    rd.add_argument("--wait", action="store_true", help="follow the build to its result")
+    rd.add_argument("--wait-timeout", type=float, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
+    rd.set_defaults(func=_redeploy)
+
+    br = sub.add_parser("breaker", help="show or reset the circuit breaker of automatic redeploys")
+    br.add_argument("action", choices=("status", "reset"))
+    br.set_defaults(func=_breaker)
     return p
 
 

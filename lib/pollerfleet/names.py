@@ -8,7 +8,6 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _VERSION = re.compile(r"v?\d+(\.\d+){1,3}(-\d+)?")
 
 
-
 def valid_hostname(name: str) -> bool:
     """An RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens."""
     if not isinstance(name, str) or not name or len(name) > 253 or name.endswith("."):

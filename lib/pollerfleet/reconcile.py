@@ -26,8 +26,13 @@ class Verdict:
     error: bool = False  # the host could not be evaluated (daemon or registry unreachable)
 
 
-def reconcile(redeployer: Redeployer, hosts: Iterable[PollerHost], judge: Callable[[PollerHost], Verdict],
-              dry_run: bool = False, report: Optional[Callable[[str], None]] = None) -> list[Decision]:
+def reconcile(
+    redeployer: Redeployer,
+    hosts: Iterable[PollerHost],
+    judge: Callable[[PollerHost], Verdict],
+    dry_run: bool = False,
+    report: Optional[Callable[[str], None]] = None,
+) -> list[Decision]:
     """Judge every host; request a redeploy for each stale one. Returns the decisions taken."""
     say = report or (lambda _line: None)
     decisions = []
@@ -37,7 +42,8 @@ def reconcile(redeployer: Redeployer, hosts: Iterable[PollerHost], judge: Callab
             say(f"{host.name}: not evaluated: {verdict.summary}")
             continue
         if not verdict.stale:
-            say(f"{host.name}: fresh: {verdict.summary}")
+            say(f"{host.name}: no redeploy needed: {verdict.summary}")
+
             continue
         decision = redeployer.request(host.name, dry_run=dry_run, source="reconcile", state=verdict.summary)
         problem = redeployer.log(decision, dry_run=dry_run)

@@ -174,11 +174,18 @@ class JenkinsClient:
             raise JenkinsError(self._http_reason(exc, what)) from None
         except requests.exceptions.RequestException as exc:
             raise JenkinsError(f"request to Jenkins at {self.url} failed ({what}): {type(exc).__name__}") from None
+        except json.JSONDecodeError:
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url} to {what}: not JSON") from None
         except (ValueError, TypeError) as exc:
             raise JenkinsError(f"malformed answer from Jenkins at {self.url} to {what}: {exc}") from None
 
+
     def _http_reason(self, exc: BaseException, what: str) -> str:
-        response = getattr(exc, "response", None) or getattr(exc.__context__, "response", None)
+        # a requests Response is falsy for 4xx/5xx: test against None, not truthiness
+        response = getattr(exc, "response", None)
+        if response is None:
+            response = getattr(exc.__context__, "response", None)
+
         status = getattr(response, "status_code", None)
         body = (getattr(response, "text", "") or "").lower()
         if status == 401:

@@ -380,3 +380,40 @@ def test_misuse_is_refused_with_usage(make_fleet) -> None:  # type: ignore[no-un
     )
     assert f.audit_lines()[-1]["action"] == "refused"
     assert f.triggered() == []
+
+
+@pytest.mark.parametrize(("mode", "status"), [("error500", 503), ("garbage", None)])
+def test_jenkins_5xx_and_garbage_are_one_line_reasons(tmp_path: Path, mode: str, status: int | None) -> None:
+    from tests.standins.gateway import Gateway
+
+    gw = Gateway("http://127.0.0.1:9", mode=mode)  # answers by itself: nothing is proxied in these modes
+    try:
+        cfg = write_config(tmp_path, gw.url + "/", ["poller01"])
+        r = subprocess.run(
+            [
+                sys.executable,
+                str(PLUGINS / "handle_poller_redeploy"),
+                "CRITICAL",
+                "HARD",
+                "3",
+                "poller01",
+                "--config",
+                str(cfg),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (r.returncode, r.stderr) == (0, "")
+        if status:
+            assert r.stdout == (
+                f"redeploy poller01: error: Jenkins at {gw.url}/ answered HTTP {status} to read the queue of {JOB}\n"
+            )
+        else:
+            assert r.stdout == (
+                f"redeploy poller01: error: malformed answer from Jenkins at {gw.url}/ to read the "
+                f"queue of {JOB}: not JSON\n"
+            )
+    finally:
+        gw.stop()

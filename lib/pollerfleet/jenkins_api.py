@@ -179,7 +179,6 @@ class JenkinsClient:
         except (ValueError, TypeError) as exc:
             raise JenkinsError(f"malformed answer from Jenkins at {self.url} to {what}: {exc}") from None
 
-
     def _http_reason(self, exc: BaseException, what: str) -> str:
         # a requests Response is falsy for 4xx/5xx: test against None, not truthiness
         response = getattr(exc, "response", None)

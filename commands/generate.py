@@ -29,7 +29,8 @@ def load(path: Path = SOURCE) -> dict[str, Any]:
 
 
 def command_line(src: dict[str, Any], cmd: dict[str, Any]) -> str:
-    parts = [f"{src['plugin_dir']}/{cmd['plugin']}"]
+    parts = [f"{src['plugin_dir']}/{cmd['plugin']}", *cmd.get("positional", [])]
+
     for option, value in cmd.get("args", []):
         parts.append(f"{option} '{value}'" if option.startswith("-") and len(option) == 2 else f"{option}='{value}'")
     if cmd.get("raw"):

@@ -20,7 +20,93 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace) -> config.Config:
+    try:
+        return config.load(args.config)
+    except config.ConfigError as exc:
+        raise SystemExit(f"pollerfleet: {exc}") from None
+
+
+def _redeploy(args: argparse.Namespace) -> int:
+    from .follow import follow
+    from .jenkins_api import JenkinsError
+    from .redeploy import Redeployer
+
+    r = Redeployer(_load(args))
+    decision = r.request(args.host, force=args.force, dry_run=args.dry_run, source="operator")
+    problem = r.log(decision, force=args.force, dry_run=args.dry_run)
+    print(decision.line)
+    if problem:
+        print(f"pollerfleet: warning: {problem}", file=sys.stderr)
+    if decision.action not in ("triggered", "would-trigger", "skipped"):
+        return 1
+    if args.wait and decision.queue_id is not None:
+        try:
+            build = follow(r.jenkins, r.job, decision.queue_id, timeout=args.wait_timeout)
+        except JenkinsError as exc:
+            print(f"pollerfleet: {exc}", file=sys.stderr)
+            return 1
+        return 0 if build is not None and build.result == "SUCCESS" else 1
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from .fleet import ImageJudge, ImageRules
+    from .inventory import InventoryError
+    from .reconcile import reconcile
+    from .redeploy import Redeployer
+    from .versions import Policy
+
+    cfg = _load(args)
+    r = Redeployer(cfg)
+    try:
+        fleet = r.fleet()
+    except (config.ConfigError, InventoryError) as exc:
+        print(f"pollerfleet: {exc}", file=sys.stderr)
+        return 2
+    hosts = [fleet[h] for h in sorted(fleet) if not args.host or h in args.host]
+    try:
+        rules = ImageRules(
+            args.critical_behind, args.critical_lag, args.name, Policy(args.include, args.exclude, args.release_line)
+        )
+    except ValueError as exc:
+        print(f"pollerfleet: {exc}", file=sys.stderr)
+        return 2
+    decisions = reconcile(r, hosts, ImageJudge(cfg, rules), dry_run=args.dry_run, report=print)
+    failed = [d for d in decisions if d.action == "error"]
+    print(
+        f"reconcile: {len(hosts)} hosts, {len(decisions)} stale, "
+        f"{sum(d.action in ('triggered', 'would-trigger') for d in decisions)} "
+        f"{'would be ' if args.dry_run else ''}redeployed"
+    )
+    return 1 if failed else 0
+
+
+def _breaker(args: argparse.Namespace) -> int:
+    from .jenkins_api import JenkinsError
+    from .redeploy import Redeployer
+
+    r = Redeployer(_load(args))
+    if args.action == "status":
+        tripped, text = r.breaker_status()
+        print(f"circuit breaker {text}")
+        return 1 if tripped else 0
+    try:
+        print(r.breaker_reset())
+    except (JenkinsError, config.ConfigError, TimeoutError, OSError) as exc:
+        print(f"pollerfleet: breaker not reset: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def range_arg(text: str) -> str:
+    from .plugin import range_arg as check
+
+    return check(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
+
     p = argparse.ArgumentParser(prog="pollerfleet", description="Watch, repair and rebuild the Centreon poller fleet.")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument(
@@ -31,6 +117,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     c = sub.add_parser("check-config", help="read the configuration and say whether it is usable")
     c.set_defaults(func=_config_check)
+
+    rd = sub.add_parser("redeploy", help="ask Jenkins to redeploy one poller, under the fleet's safety rules")
+    rd.add_argument("host", metavar="HOST", help="the poller's Docker host, as named in the inventory")
+    rd.add_argument("--force", action="store_true", help="skip the per-host cooldown (not the other rules)")
+    rd.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
+    rd.add_argument("--wait", action="store_true", help="follow the build to its result")
+    rd.add_argument("--wait-timeout", type=float, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
+    rd.set_defaults(func=_redeploy)
+
+    rc = sub.add_parser("reconcile", help="redeploy every stale poller the event handlers missed (run it from cron)")
+    rc.add_argument("--dry-run", action="store_true", help="say what would be redeployed, trigger nothing")
+    rc.add_argument("--host", action="append", metavar="HOST", help="only this inventory host (repeatable)")
+    rc.add_argument("-n", "--name", default="centreon-engine", metavar="CONTAINER", help="the engine container")
+    rc.add_argument(
+        "--critical-behind",
+        default="",
+        metavar="RANGE",
+        help="as check_poller_image: redeploy when the count of newer releases is outside RANGE",
+    )
+    rc.add_argument(
+        "--critical-lag",
+        default="1",
+        metavar="DAYS",
+        help="as check_poller_image: redeploy once a newer image has existed this long (default: 1)",
+    )
+    rc.add_argument("--include", default="", metavar="REGEX")
+    rc.add_argument("--exclude", default="", metavar="REGEX")
+    rc.add_argument("--release-line", default="", metavar="X.Y")
+    rc.set_defaults(func=_reconcile)
+
+    br = sub.add_parser("breaker", help="show or reset the circuit breaker of automatic redeploys")
+    br.add_argument("action", choices=("status", "reset"))
+    br.set_defaults(func=_breaker)
     return p
 
 

@@ -80,6 +80,18 @@ class FleetSettings:
 
 
 @dataclass(frozen=True)
+class RedeploySettings:
+    """The rules every automatic redeploy obeys (event handler, reconcile, manual)."""
+
+    cooldown_minutes: float = 30.0  # per host, after a trigger
+    budget: int = 3  # deploy builds queued + running at once, fleet-wide, counted in Jenkins
+    hourly_cap: int = 10  # triggers per rolling hour, fleet-wide
+    breaker_failures: int = 3  # consecutive failed deploy builds that stop automatic redeploys
+    soft_attempt: int = 0  # act on SOFT CRITICAL from this attempt on; 0 = HARD only
+    lock_timeout: float = 20.0  # seconds to wait for another handler's decision
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, with the file it came from (None: built-in defaults)."""
 
@@ -88,6 +100,7 @@ class Config:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     jenkins: JenkinsSettings = field(default_factory=JenkinsSettings)
     fleet: FleetSettings = field(default_factory=FleetSettings)
+    redeploy: RedeploySettings = field(default_factory=RedeploySettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -95,6 +108,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "registry": RegistrySettings,
     "jenkins": JenkinsSettings,
     "fleet": FleetSettings,
+    "redeploy": RedeploySettings,
 }
 
 
@@ -153,9 +167,12 @@ def _build_section(cls: type[Any], name: str, table: dict[str, Any], path: Path)
         values[key] = _coerce(known[key].type, value, f"[{name}] {key}", path)
     if "port" in values and not 1 <= values["port"] <= 65535:
         raise ConfigError(f"config file {path}: [{name}] port must be from 1 to 65535")
-    for key in ("timeout",):
+    for key in ("timeout", "lock_timeout", "budget", "hourly_cap", "breaker_failures"):
         if key in values and values[key] <= 0:
             raise ConfigError(f"config file {path}: [{name}] {key} must be a positive number")
+    for key in ("cooldown_minutes", "soft_attempt"):
+        if key in values and values[key] < 0:
+            raise ConfigError(f"config file {path}: [{name}] {key} must not be negative")
     return cls(**values)
 
 

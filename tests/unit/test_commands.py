@@ -57,6 +57,12 @@ def test_command_line_parses_with_the_plugin(cmd: dict[str, Any]) -> None:
     line = expand(generate.command_line(SOURCE, cmd), macro_values())
     argv = shlex.split(line)  # the engine hands the line to /bin/sh: the same word splitting
     assert argv[0] == f"{PLUGINS}/{cmd['plugin']}"
+    if cmd["plugin"].startswith("handle_"):
+        from pollerfleet.handlers import redeploy_parser
+
+        args = redeploy_parser().parse_args(argv[1:])  # a bad call raises here
+        assert (args.hostname, args.state) == ("poller01", "$SERVICESTATE$")
+        return
     module = load_plugin(cmd["plugin"])
     args = module.parser().parse_args(argv[1:])  # a bad option would exit 3 here
     assert args.host == "poller01.example"
@@ -83,5 +89,6 @@ def test_clapi_and_objects_agree() -> None:
     objects = (ROOT / "commands" / "pollerfleet-objects.cfg").read_text()
     for cmd in SOURCE["command"]:
         line = generate.command_line(SOURCE, cmd)
-        assert f"CMD;ADD;{cmd['name']};check;{line}" in clapi
+        assert f"CMD;ADD;{cmd['name']};{cmd.get('type', 'check')};{line}" in clapi
+
         assert re.search(rf"command_name\s+{cmd['name']}\n\s+command_line\s+{re.escape(line)}\n", objects)

@@ -63,7 +63,7 @@ def test_env_var_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("[docker]\nport = 0\n", "[docker] port must be from 1 to 65535"),
         ("[docker]\ntls = 'yes'\n", "[docker] tls must be true or false"),
         ("[docker]\ntimeout = -1\n", "[docker] timeout must be a positive number"),
-        ("[dokcer]\n", "unknown section [dokcer] (known: docker, fleet, jenkins, registry)"),
+        ("[dokcer]\n", "unknown section [dokcer] (known: docker, fleet, jenkins, redeploy, registry)"),
         ("[jenkins]\ntoken = 'abc'\n", "unknown key 'token' in [jenkins]"),
         ("[jenkins]\ntoken_file = ''\n", "[jenkins] token_file must be a non-empty path string"),
         ("docker = 1\n", "[docker] must be a table"),
@@ -119,3 +119,11 @@ def test_secret_refusals_never_show_the_secret(tmp_path: Path, setup: str, messa
 def test_no_secret_file_configured() -> None:
     with pytest.raises(config.ConfigError, match="no file is configured for the registry password"):
         config.read_secret(None, "registry password")
+
+
+def test_redeploy_rules(tmp_path: Path) -> None:
+    p = write(tmp_path, "[redeploy]\ncooldown_minutes = 10\nbudget = 5\nsoft_attempt = 2\n")
+    r = config.load(str(p)).redeploy
+    assert (r.cooldown_minutes, r.budget, r.hourly_cap, r.breaker_failures, r.soft_attempt) == (10.0, 5, 10, 3, 2)
+    with pytest.raises(config.ConfigError, match=r"\[redeploy\] budget must be a positive number"):
+        config.load(str(write(tmp_path, "[redeploy]\nbudget = 0\n")))

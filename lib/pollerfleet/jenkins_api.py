@@ -1,0 +1,213 @@
+"""The Jenkins that builds images and deploys pollers, through its remote API (python-jenkins).
+
+Only what the handlers need: trigger a parameterized job, see which builds of a job are queued
+or running (and for which host or version, by their parameters), read results. The API token is
+read from the file the config names and never appears in a message. Every call has a timeout;
+every failure is a JenkinsError with one line for the operator.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import quote
+
+import jenkins
+import requests
+
+from .config import ConfigError, JenkinsSettings, read_secret
+
+
+class JenkinsError(Exception):
+    """Jenkins could not be asked, or refused; str() is the operator's reason (no secrets)."""
+
+
+@dataclass(frozen=True)
+class BuildRef:
+    """One queued or finished/running build of a job, with its parameters."""
+
+    job: str
+    params: dict[str, str]
+    queue_id: Optional[int] = None
+    number: Optional[int] = None
+    building: bool = False
+    result: Optional[str] = None  # SUCCESS, FAILURE, ABORTED, UNSTABLE; None while queued/running
+    why: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Queued, or running: not finished."""
+        return self.number is None or self.building
+
+
+_BUILDS_TREE = "builds[number,building,result,queueId,actions[parameters[name,value]]]{0,%d}"
+
+
+def _params(actions: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for action in actions or []:
+        if isinstance(action, dict):
+            for p in action.get("parameters") or []:
+                if isinstance(p, dict) and "name" in p:
+                    out[str(p["name"])] = str(p.get("value", ""))
+    return out
+
+
+class JenkinsClient:
+    """A client for one Jenkins, from the [jenkins] config section."""
+
+    def __init__(self, settings: JenkinsSettings) -> None:
+        if not settings.url:
+            raise ConfigError("no Jenkins is configured: set [jenkins] url")
+        if not settings.url.startswith(("https://", "http://")):
+            raise ConfigError(f"[jenkins] url {settings.url!r} must start with https:// (or http://)")
+        token = read_secret(settings.token_file, "Jenkins API token")
+        self.settings = settings
+        self.url = settings.url.rstrip("/") + "/"
+        self._server = jenkins.Jenkins(self.url, settings.user or None, token, timeout=settings.timeout)
+        if settings.ca_file:
+            self._server._session.verify = str(settings.ca_file)
+
+    # -- calls --------------------------------------------------------------------------------
+    def trigger(self, job: str, params: dict[str, str]) -> int:
+        """Queue a build of JOB with PARAMS; return the queue item number."""
+        return int(self._call(f"trigger {job}", self._server.build_job, job, params))
+
+    def queued(self, job: str) -> list[BuildRef]:
+        doc = self._json("queue/api/json", f"read the queue of {job}")
+        items = doc.get("items") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url}: the queue has no items list")
+        out = []
+        for item in items:
+            if not isinstance(item, dict) or (item.get("task") or {}).get("name") != job:
+                continue
+            out.append(
+                BuildRef(
+                    job, _params(item.get("actions")), queue_id=_int(item.get("id")), why=str(item.get("why") or "")
+                )
+            )
+        return out
+
+    def builds(self, job: str, limit: int = 50) -> list[BuildRef]:
+        """The last LIMIT builds of JOB, newest first."""
+        path = f"job/{quote(job, safe='')}/api/json?tree={quote(_BUILDS_TREE % limit, safe='[],{}')}"
+        doc = self._json(path, f"read the builds of {job}")
+        builds = doc.get("builds") if isinstance(doc, dict) else None
+        if not isinstance(builds, list):
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url}: job {job} has no builds list")
+        out = [
+            BuildRef(
+                job,
+                _params(b.get("actions")),
+                queue_id=_int(b.get("queueId")),
+                number=_int(b.get("number")),
+                building=bool(b.get("building")),
+                result=b.get("result"),
+            )
+            for b in builds
+            if isinstance(b, dict)
+        ]
+        return sorted(out, key=lambda b: -(b.number or 0))
+
+    def active(self, job: str) -> list[BuildRef]:
+        """Queued and running builds of JOB."""
+        return self.queued(job) + [b for b in self.builds(job) if b.building]
+
+    def queue_item(self, queue_id: int) -> BuildRef:
+        doc = self._json(f"queue/item/{int(queue_id)}/api/json", f"read queue item {queue_id}")
+        task = (doc.get("task") or {}).get("name", "")
+        executable = doc.get("executable") or {}
+        number = _int(executable.get("number")) if isinstance(executable, dict) else None
+        if doc.get("cancelled"):
+            return BuildRef(task, _params(doc.get("actions")), queue_id, number, False, "CANCELLED")
+        return BuildRef(
+            task, _params(doc.get("actions")), queue_id, number, number is not None, None, str(doc.get("why") or "")
+        )
+
+    def build(self, job: str, number: int) -> BuildRef:
+        doc = self._json(f"job/{quote(job, safe='')}/{int(number)}/api/json", f"read {job} #{number}")
+        return BuildRef(
+            job,
+            _params(doc.get("actions")),
+            _int(doc.get("queueId")),
+            number,
+            bool(doc.get("building")),
+            doc.get("result"),
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _json(self, path: str, what: str) -> Any:
+        text = self._call(what, self._server.jenkins_open, requests.Request("GET", self.url + path))
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url} to {what}: not JSON") from None
+
+    def _call(self, what: str, func: Any, *args: Any) -> Any:
+        try:
+            return func(*args)
+        except jenkins.NotFoundException:
+            raise JenkinsError(f"Jenkins at {self.url} answered 404 to {what}: no such job or item") from None
+        except jenkins.TimeoutException:
+            raise JenkinsError(
+                f"Jenkins at {self.url} did not answer within {self.settings.timeout:g} s ({what})"
+            ) from None
+        except jenkins.EmptyResponseException:
+            raise JenkinsError(f"Jenkins at {self.url} gave no queue location when asked to {what}") from None
+        except jenkins.JenkinsException as exc:
+            raise JenkinsError(self._http_reason(exc, what)) from None
+        except requests.exceptions.SSLError as exc:
+            raise JenkinsError(
+                f"TLS verification of Jenkins at {self.url} failed ({what}): {_first_line(exc)}"
+            ) from None
+        except requests.exceptions.ConnectionError:
+            raise JenkinsError(
+                f"cannot connect to Jenkins at {self.url} ({what}): connection refused or host unreachable"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise JenkinsError(
+                f"Jenkins at {self.url} did not answer within {self.settings.timeout:g} s ({what})"
+            ) from None
+        except requests.exceptions.HTTPError as exc:
+            raise JenkinsError(self._http_reason(exc, what)) from None
+        except requests.exceptions.RequestException as exc:
+            raise JenkinsError(f"request to Jenkins at {self.url} failed ({what}): {type(exc).__name__}") from None
+        except json.JSONDecodeError:
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url} to {what}: not JSON") from None
+        except (ValueError, TypeError) as exc:
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url} to {what}: {exc}") from None
+
+    def _http_reason(self, exc: BaseException, what: str) -> str:
+        # a requests Response is falsy for 4xx/5xx: test against None, not truthiness
+        response = getattr(exc, "response", None)
+        if response is None:
+            response = getattr(exc.__context__, "response", None)
+
+        status = getattr(response, "status_code", None)
+        body = (getattr(response, "text", "") or "").lower()
+        if status == 401:
+            return (
+                f"Jenkins at {self.url} refused the credentials of user {self.settings.user!r} (401): "
+                "check the API token file"
+            )
+        if status == 403 and "crumb" in body:
+            return f"Jenkins at {self.url} refused the request without a valid CSRF crumb (403) ({what})"
+        if status == 403:
+            return (
+                f"Jenkins at {self.url} denied user {self.settings.user!r} permission to {what} (403): "
+                "it needs Overall/Read, Job/Read and Job/Build"
+            )
+        if status is not None:
+            return f"Jenkins at {self.url} answered HTTP {status} to {what}"
+        return f"Jenkins at {self.url} failed to {what}: {_first_line(exc)}"
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__

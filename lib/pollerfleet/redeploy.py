@@ -1,0 +1,330 @@
+"""Rollout safety for automatic redeploys: one decision path for the event handler, the
+reconciler and the operator's ``pollerfleet redeploy``.
+
+Every request passes, in order: a valid RFC 1123 host name; membership of the fleet inventory;
+the local decision lock (handlers started at the same moment decide one after the other); the
+circuit breaker (K consecutive failed deploy builds in Jenkins stop automatic redeploys until an
+operator resets it); no build already queued or running for that host; the per-host cooldown;
+the fleet budget (deploy builds queued + running, counted in Jenkins itself, plus triggers of
+the last minute that Jenkins does not show yet); the hourly cap. Each decision is one JSON line
+in the audit log. Jenkins stays the coordinator across machines: the deploy job itself is
+throttled to the same budget (jenkins/README.md), the local lock only keeps one machine from
+over-asking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import inventory as inventory_mod
+from .config import Config, ConfigError
+from .jenkins_api import BuildRef, JenkinsClient, JenkinsError
+from .names import printable, valid_hostname
+
+IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
+FAILED_RESULTS = ("FAILURE",)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What was decided for one host, and why; ``action`` is one word for scripts and logs."""
+
+    host: str
+    action: str  # triggered, would-trigger, skipped, deferred, refused, error, recovered, ignored
+    reason: str
+    queue_id: Optional[int] = None
+    build: Optional[int] = None
+    source: str = "handler"
+    state: str = ""
+
+    @property
+    def line(self) -> str:
+        ref = f" (queue item {self.queue_id})" if self.queue_id is not None else ""
+        ref = f" (build #{self.build})" if self.build is not None else ref
+        return f"redeploy {printable(self.host, 64) or '(empty)'}: {self.action}{ref}: {self.reason}"
+
+
+@dataclass
+class FleetState:
+    """What this machine remembers between decisions (the rest is read from Jenkins)."""
+
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    breaker: dict[str, Any] = field(default_factory=dict)
+
+
+class StateStore:
+    """The JSON state file, replaced atomically; a corrupt file is set aside, not fatal."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "redeploy-state.json"
+        self.lock_path = directory / "redeploy.lock"
+
+    def load(self) -> FleetState:
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+            return FleetState(dict(doc.get("hosts", {})), list(doc.get("triggers", [])), dict(doc.get("breaker", {})))
+        except FileNotFoundError:
+            return FleetState()
+        except (OSError, ValueError, AttributeError, TypeError):
+            with contextlib.suppress(OSError):
+                self.path.replace(self.path.with_suffix(f".corrupt-{int(time.time())}"))
+            return FleetState()
+
+    def save(self, state: FleetState) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(asdict(state), indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    @contextlib.contextmanager
+    def locked(self, timeout: float) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                        raise TimeoutError(f"the decision lock {self.lock_path} is held by another process") from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
+
+
+class AuditLog:
+    """One JSON line per decision; appends only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, decision: Decision, **extra: Any) -> Optional[str]:
+        """Append the decision; return an error sentence instead of raising."""
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **asdict(decision), **extra}
+        record["host"] = printable(decision.host, 300)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        except OSError as exc:
+            return f"cannot write the audit log {self.path}: {exc.strerror}"
+        return None
+
+
+class Redeployer:
+    """Decides and triggers redeploys under the fleet's rules."""
+
+    def __init__(
+        self, cfg: Config, jenkins: Optional[Callable[[], JenkinsClient]] = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.cfg = cfg
+        self.rules = cfg.redeploy
+        self.job = cfg.jenkins.deploy_job
+        self.param = cfg.jenkins.deploy_parameter
+        self.store = StateStore(cfg.fleet.state_dir)
+        self.audit = AuditLog(cfg.fleet.audit_log)
+        self._jenkins_factory = jenkins or (lambda: JenkinsClient(cfg.jenkins))
+        self._jenkins: Optional[JenkinsClient] = None
+        self.clock = clock
+
+    @property
+    def jenkins(self) -> JenkinsClient:
+        if self._jenkins is None:
+            self._jenkins = self._jenkins_factory()
+        return self._jenkins
+
+    # -- the one decision path ----------------------------------------------------------------
+    def request(
+        self, host: str, *, force: bool = False, dry_run: bool = False, source: str = "handler", state: str = ""
+    ) -> Decision:
+        def done(action: str, reason: str, **kw: Any) -> Decision:
+            return Decision(host, action, reason, source=source, state=state, **kw)
+
+        if not valid_hostname(host):
+            return done("refused", f"{printable(host)!r} is not a valid host name (RFC 1123)")
+        try:
+            fleet = self.fleet()
+        except (ConfigError, inventory_mod.InventoryError) as exc:
+            return done("refused", str(exc))
+        if host not in fleet:
+            return done("refused", f"{host} is not in the inventory group [{self.cfg.fleet.group}]")
+        try:
+            with self.store.locked(self.rules.lock_timeout):
+                return self._decide_locked(host, force, dry_run, done)
+        except TimeoutError as exc:
+            return done("deferred", str(exc))
+        except JenkinsError as exc:
+            return done("error", str(exc))
+        except ConfigError as exc:
+            return done("error", str(exc))
+        except OSError as exc:
+            return done("error", f"cannot use the state directory {self.store.directory}: {exc.strerror or exc}")
+
+    def _decide_locked(self, host: str, force: bool, dry_run: bool, done: Callable[..., Decision]) -> Decision:
+        now = self.clock()
+        st = self.store.load()
+        if st.breaker.get("tripped"):
+            return done(
+                "refused",
+                f"circuit breaker open since {st.breaker.get('since_text', '?')} "
+                f"({st.breaker.get('reason', '')}); after fixing the cause run "
+                "`pollerfleet breaker reset`",
+            )
+        # The queue first: an item that leaves it in between shows up in the builds read next.
+        queued = self.jenkins.queued(self.job)
+        builds = self.jenkins.builds(self.job)
+        tripped = self._breaker_reason(builds, st)
+        if tripped:
+            st.breaker = {"tripped": True, "since": now, "since_text": _stamp(now), "reason": tripped}
+            self.store.save(st)
+            return done(
+                "refused",
+                f"circuit breaker tripped: {tripped}; automatic redeploys stop until `pollerfleet breaker reset`",
+            )
+        building = [b for b in builds if b.building]
+        started = {b.queue_id for b in building}
+        active = [q for q in queued if q.queue_id not in started] + building  # an item seen in both counts once
+        seen = {b.queue_id for b in queued + builds if b.queue_id is not None}
+        in_flight = [
+            t
+            for t in st.triggers
+            if now - float(t.get("time", 0)) < IN_FLIGHT_SECONDS and t.get("queue_id") not in seen
+        ]
+        mine_in_flight = [t for t in in_flight if t.get("host") == host]
+        if mine_in_flight:
+            return done(
+                "skipped",
+                f"a deploy for {host} was triggered at {_stamp(mine_in_flight[-1]['time'])} and "
+                "Jenkins does not list it yet",
+                queue_id=mine_in_flight[-1].get("queue_id"),
+            )
+        mine = [b for b in active if b.params.get(self.param) == host]
+        if mine:
+            b = mine[0]
+            return done(
+                "skipped",
+                f"a deploy for {host} is already {'queued' if b.number is None else 'running'}",
+                queue_id=b.queue_id,
+                build=b.number,
+            )
+        last = st.hosts.get(host, {}).get("last_trigger")
+        cooldown = self.rules.cooldown_minutes * 60
+        if not force and isinstance(last, (int, float)) and now - last < cooldown:
+            return done(
+                "skipped",
+                f"cooldown: last redeploy of {host} triggered at {_stamp(last)}, "
+                f"next one allowed after {_stamp(last + cooldown)}",
+            )
+        busy = len(active) + len(in_flight)
+        if busy >= self.rules.budget:
+            return done(
+                "deferred", f"fleet budget reached: {busy} deploy builds queued or running (budget {self.rules.budget})"
+            )
+        hour = [t for t in st.triggers if now - float(t.get("time", 0)) < 3600]
+        if len(hour) >= self.rules.hourly_cap:
+            return done(
+                "deferred",
+                f"hourly cap reached: {len(hour)} redeploys triggered in the last hour (cap {self.rules.hourly_cap})",
+            )
+        if dry_run:
+            return done(
+                "would-trigger",
+                f"{self.job} with {self.param}={host} ({busy} of {self.rules.budget} deploy slots in use)",
+            )
+        queue_id = self.jenkins.trigger(self.job, {self.param: host})
+        st.hosts[host] = {"last_trigger": now, "queue_id": queue_id, "pending": True}
+        st.triggers = [*hour, {"time": now, "host": host, "queue_id": queue_id}]
+        self.store.save(st)
+        return done("triggered", f"{self.job} with {self.param}={host}", queue_id=queue_id)
+
+    def _breaker_reason(self, builds: list[BuildRef], st: FleetState) -> str:
+        ignore_up_to = int(st.breaker.get("ignore_up_to") or 0)
+        failed: list[int] = []
+        for b in builds:  # newest first
+            if b.building or b.number is None or b.number <= ignore_up_to or b.result == "ABORTED":
+                continue
+            if b.result in FAILED_RESULTS:
+                failed.append(b.number)
+                if len(failed) >= self.rules.breaker_failures:
+                    shown = ", ".join(f"#{n}" for n in sorted(failed))
+                    return f"{len(failed)} consecutive failed {self.job} builds ({shown})"
+                continue
+            break
+        return ""
+
+    # -- around the decision ------------------------------------------------------------------
+    def fleet(self) -> dict[str, inventory_mod.PollerHost]:
+        path = self.cfg.fleet.inventory
+        if path is None:
+            raise ConfigError("no fleet inventory is configured: set [fleet] inventory")
+        return inventory_mod.load(path, self.cfg.fleet.group)
+
+    def record_recovery(self, host: str, source: str = "handler", state: str = "OK") -> Decision:
+        """The image service is OK again: close the host's pending redeploy, if it had one."""
+        if not valid_hostname(host):
+            return Decision(
+                host, "refused", f"{printable(host)!r} is not a valid host name (RFC 1123)", source=source, state=state
+            )
+        try:
+            with self.store.locked(self.rules.lock_timeout):
+                st = self.store.load()
+                entry = st.hosts.get(host)
+                if not entry or not entry.get("pending"):
+                    return Decision(host, "ignored", "OK, and no redeploy was pending", source=source, state=state)
+                entry["pending"] = False
+                entry["recovered"] = self.clock()
+                self.store.save(st)
+        except (TimeoutError, OSError) as exc:
+            return Decision(host, "error", str(exc), source=source, state=state)
+        return Decision(
+            host,
+            "recovered",
+            f"image service OK after the redeploy triggered at {_stamp(entry['last_trigger'])}",
+            queue_id=entry.get("queue_id"),
+            source=source,
+            state=state,
+        )
+
+    def breaker_status(self) -> tuple[bool, str]:
+        st = self.store.load()
+        if st.breaker.get("tripped"):
+            return True, f"open since {st.breaker.get('since_text', '?')}: {st.breaker.get('reason', '')}"
+        if st.breaker.get("reset_text"):
+            return (
+                False,
+                f"closed (reset at {st.breaker['reset_text']}, failures up to build "
+                f"#{st.breaker.get('ignore_up_to', 0)} no longer count)",
+            )
+        return False, "closed"
+
+    def breaker_reset(self) -> str:
+        """Close the breaker; failures already in Jenkins no longer count."""
+        with self.store.locked(self.rules.lock_timeout):
+            st = self.store.load()
+            newest = max((b.number or 0 for b in self.jenkins.builds(self.job)), default=0)
+            now = self.clock()
+            st.breaker = {"tripped": False, "ignore_up_to": newest, "reset": now, "reset_text": _stamp(now)}
+            self.store.save(st)
+        return f"circuit breaker reset; {self.job} builds up to #{newest} no longer count"
+
+    def log(self, decision: Decision, **extra: Any) -> Optional[str]:
+        return self.audit.write(decision, **extra)
+
+
+def _stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

@@ -1,0 +1,142 @@
+"""`pollerfleet reconcile`: the level-triggered safety net, against the real daemon and registry
+and the Jenkins stand-in."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PLUGINS, Docker
+from tests.registry_tools import build_and_push
+from tests.standins.jenkins import JenkinsStandin, Job
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.jenkins]
+TOKEN = "r3concile-token"
+JOB = "deploy-centreon-poller"
+
+
+def write(tmp: Path, jenkins_url: str, docker: Docker, hosts: dict[str, str], registry: str) -> Path:
+    token = tmp / "token"
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    inv = tmp / "inventory.yml"
+    inv.write_text(
+        "all:\n  children:\n    pollers:\n      hosts:\n"
+        + "".join(f"        {h}:\n          poller_docker_url: {docker.host}\n" for h in hosts)
+    )
+    cfg = tmp / "fleet.toml"
+    cfg.write_text(f"""
+[registry]
+url = "http://{registry}"
+allow_http = true
+cache_dir = "{tmp / "cache"}"
+[jenkins]
+url = "{jenkins_url}"
+user = "pollerfleet"
+token_file = "{token}"
+timeout = 5
+[fleet]
+inventory = "{inv}"
+state_dir = "{tmp / "state"}"
+audit_log = "{tmp / "audit.log"}"
+""")
+    return cfg
+
+
+def pollerfleet(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pollerfleet", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_jenkins_down_at_the_event_then_reconcile_redeploys(docker: Docker, registry: str, tmp_path: Path) -> None:
+    repo = f"{registry}/{docker.prefix.rstrip('-')}/reconcile"
+    build_and_push(docker, f"{repo}:19.04.1", "19.04.1")
+    # the engine container of two hosts (both on the test daemon, told apart by container name)
+    stale = docker.run("rc-stale", image=f"{repo}:19.04.1")
+    build_and_push(docker, f"{repo}:19.04.5", "19.04.5")
+    fresh = docker.run("rc-fresh", image=f"{repo}:19.04.5")
+
+    # 1. Jenkins is down when the image service goes CRITICAL HARD: the handler logs, and gives up
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    down_url = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    s.close()
+    (tmp_path / "down").mkdir()
+    cfg_down = write(tmp_path / "down", down_url, docker, {"poller01": stale}, registry)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(PLUGINS / "handle_poller_redeploy"),
+            "CRITICAL",
+            "HARD",
+            "3",
+            "poller01",
+            "--config",
+            str(cfg_down),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0 and r.stdout.startswith("redeploy poller01: error: cannot connect to Jenkins")
+
+    # 2. Jenkins is back; cron runs reconcile: the stale host is redeployed, the fresh one is not
+    standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["HOSTNAME"], duration=0.2)]).start()
+    try:
+        cfg = write(tmp_path, standin.url, docker, {"poller01": stale, "poller02": fresh}, registry)
+        dry = pollerfleet(cfg, "reconcile", "--critical-behind", "0", "--dry-run", "-n", stale, "--host", "poller01")
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert f"redeploy poller01: would-trigger: {JOB} with HOSTNAME=poller01" in dry.stdout
+        assert standin.triggered(JOB) == []
+
+        # each inventory host's container is named differently here; production uses centreon-engine
+        out = []
+        for host, name in (("poller01", stale), ("poller02", fresh)):
+            r = pollerfleet(cfg, "reconcile", "--critical-behind", "0", "-n", name, "--host", host)
+            assert r.returncode == 0, r.stdout + r.stderr
+            out.append(r.stdout)
+        assert out[0].splitlines()[0] == f"redeploy poller01: triggered (queue item 101): {JOB} with HOSTNAME=poller01"
+        assert out[1].startswith(f"poller02: no redeploy needed: {fresh} runs 19.04.5, the newest image")
+        assert [p["HOSTNAME"] for p in standin.triggered(JOB)] == ["poller01"]
+
+        # 3. the next cron run: the deploy is still running or cooling down -> nothing new
+        r = pollerfleet(cfg, "reconcile", "--critical-behind", "0", "-n", stale, "--host", "poller01")
+        assert "redeploy poller01: skipped" in r.stdout
+        assert len(standin.triggered(JOB)) == 1
+        audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+        assert [(a["source"], a["action"]) for a in audit] == [
+            ("reconcile", "would-trigger"),
+            ("reconcile", "triggered"),
+            ("reconcile", "skipped"),
+        ]
+
+        # 4. within the rollout grace period (default: CRITICAL after 1 day) nothing is redeployed
+        r = pollerfleet(cfg, "reconcile", "-n", stale, "--host", "poller01")
+        assert "(within the rollout grace period)" in r.stdout and "redeploy poller01" not in r.stdout
+    finally:
+        standin.stop()
+
+
+def test_unreachable_host_is_reported_not_redeployed(docker: Docker, registry: str, tmp_path: Path) -> None:
+    standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["HOSTNAME"])]).start()
+    try:
+        cfg = write(tmp_path, standin.url, docker, {"poller09": "x"}, registry)
+        inv = tmp_path / "inventory.yml"
+        inv.write_text(inv.read_text().replace(docker.host, f"unix://{tmp_path}/nowhere.sock"))
+        r = pollerfleet(cfg, "reconcile", "--critical-behind", "0")
+        assert r.returncode == 0
+        assert f"poller09: not evaluated: no Docker socket at unix://{tmp_path}/nowhere.sock" in r.stdout
+        assert standin.triggered(JOB) == []
+    finally:
+        standin.stop()

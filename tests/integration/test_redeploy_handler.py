@@ -1,0 +1,419 @@
+"""handle_poller_redeploy and `pollerfleet redeploy/breaker` against the Jenkins stand-in.
+
+The handler runs as the engine runs it: a subprocess with the engine's macro order. Jenkins is
+the only component that is a stand-in (tests/standins/jenkins.py); it refuses what Jenkins
+refuses (no crumb -> 403, bad token -> 401, unknown job -> 404).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PLUGINS
+from tests.standins.jenkins import JenkinsStandin, Job
+
+pytestmark = pytest.mark.jenkins
+TOKEN = "11d6c0ffee5ecret7oken"
+JOB = "deploy-centreon-poller"
+
+
+@dataclass
+class Fleet:
+    standin: JenkinsStandin
+    config: Path
+    audit: Path
+    state_dir: Path
+    hosts: list[str]
+
+    def handler(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(PLUGINS / "handle_poller_redeploy"), *args, "--config", str(config or self.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pollerfleet", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def audit_lines(self) -> list[dict[str, object]]:
+        if not self.audit.exists():
+            return []
+        return [json.loads(line) for line in self.audit.read_text().splitlines()]
+
+    def triggered(self) -> list[str]:
+        return [p["HOSTNAME"] for p in self.standin.triggered(JOB)]
+
+
+def write_config(tmp_path: Path, url: str, hosts: list[str], **redeploy: object) -> Path:
+    token = tmp_path / "jenkins.token"
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(
+        "all:\n  children:\n    pollers:\n      hosts:\n"
+        + "".join(f"        {h}:\n          poller_vmware_enabled: false\n" for h in hosts)
+        + "    other:\n      hosts:\n        notapoller:\n"
+    )
+    rules = "".join(f"{k} = {json.dumps(v)}\n" for k, v in redeploy.items())
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(f"""
+[jenkins]
+url = "{url}"
+user = "pollerfleet"
+token_file = "{token}"
+timeout = 5
+[fleet]
+inventory = "{inv}"
+state_dir = "{tmp_path / "state"}"
+audit_log = "{tmp_path / "audit.log"}"
+[redeploy]
+{rules}""")
+    return cfg
+
+
+@pytest.fixture
+def make_fleet(tmp_path: Path) -> Iterator[object]:
+    standins: list[JenkinsStandin] = []
+
+    def make(
+        n_hosts: int = 3, duration: float = 0.3, result: str = "SUCCESS", executors: int = 30, **redeploy: object
+    ) -> Fleet:
+        job = Job(JOB, ["HOSTNAME"], duration=duration, result=result, one_per="HOSTNAME")
+        standin = JenkinsStandin({"pollerfleet": TOKEN}, [job], executors=executors).start()
+        standins.append(standin)
+        hosts = [f"poller{i:02d}" for i in range(1, n_hosts + 1)]
+        cfg = write_config(tmp_path, standin.url, hosts, **redeploy)
+        return Fleet(standin, cfg, tmp_path / "audit.log", tmp_path / "state", hosts)
+
+    yield make
+    for s in standins:
+        s.stop()
+
+
+def test_soft_below_threshold_does_nothing(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    r = f.handler("CRITICAL", "SOFT", "1", "poller01")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == "redeploy poller01: ignored: SOFT attempt 1: waiting for the HARD state\n"
+    assert f.triggered() == []
+    assert f.audit_lines()[-1]["action"] == "ignored"
+
+
+def test_soft_from_configured_attempt_triggers(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(soft_attempt=2)
+    assert f.handler("CRITICAL", "SOFT", "1", "poller01").stdout.startswith("redeploy poller01: ignored")
+    r = f.handler("CRITICAL", "SOFT", "2", "poller01")
+    assert r.stdout.startswith("redeploy poller01: triggered (queue item ")
+    assert f.triggered() == ["poller01"]
+
+
+@pytest.mark.parametrize("state", ["WARNING", "UNKNOWN"])
+def test_warning_and_unknown_do_not_trigger(make_fleet, state: str) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    r = f.handler(state, "HARD", "3", "poller01")
+    assert r.stdout == f"redeploy poller01: ignored: {state} does not trigger a redeploy (only CRITICAL does)\n"
+    assert f.triggered() == []
+
+
+def test_hard_critical_triggers_exactly_one_build_then_dedupes_and_cools_down(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(duration=2.0)
+    r = f.handler("CRITICAL", "HARD", "3", "poller01")
+    assert r.returncode == 0 and r.stderr == ""
+    queue_id = int(r.stdout.split("queue item ")[1].split(")")[0])
+    assert r.stdout == f"redeploy poller01: triggered (queue item {queue_id}): {JOB} with HOSTNAME=poller01\n"
+    assert f.triggered() == ["poller01"]
+    # the same event again while queued or running: nothing new
+    r = f.handler("CRITICAL", "HARD", "3", "poller01")
+    assert re.fullmatch(
+        rf"redeploy poller01: skipped \((queue item {queue_id}|build #1)\): a deploy for poller01 is "
+        r"already (queued|running)\n",
+        r.stdout,
+    ), r.stdout
+    assert f.triggered() == ["poller01"]
+    f.standin.wait_idle()
+    assert [b.result for b in f.standin.builds_of(JOB)] == ["SUCCESS"]
+    # finished, but inside the cooldown
+    r = f.handler("CRITICAL", "HARD", "3", "poller01")
+    assert r.stdout.startswith("redeploy poller01: skipped: cooldown: last redeploy of poller01 triggered at ")
+    assert f.triggered() == ["poller01"]
+    # recovery is recorded; then an operator may force one despite the cooldown
+    r = f.handler("OK", "HARD", "1", "poller01")
+    assert r.stdout.startswith(f"redeploy poller01: recovered (queue item {queue_id}): image service OK")
+    r = f.cli("redeploy", "poller01", "--force", "--wait")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{JOB} #2 finished: SUCCESS" in r.stdout
+    assert f.triggered() == ["poller01", "poller01"]
+    actions = [a["action"] for a in f.audit_lines()]
+    assert actions == ["triggered", "skipped", "skipped", "recovered", "triggered"]
+
+
+def test_twenty_handlers_at_once_respect_the_budget(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(n_hosts=20, duration=30, budget=3)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(PLUGINS / "handle_poller_redeploy"),
+                "CRITICAL",
+                "HARD",
+                "3",
+                h,
+                "--config",
+                str(f.config),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for h in f.hosts
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert len(f.triggered()) == 3, outs
+    assert sum("triggered" in o for o in outs) == 3
+    assert (
+        sum("deferred: fleet budget reached: 3 deploy builds queued or running (budget 3)" in o for o in outs) == 17
+    ), outs
+
+
+def test_ten_handlers_at_once_for_one_host_trigger_once(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(duration=30)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(PLUGINS / "handle_poller_redeploy"),
+                "CRITICAL",
+                "HARD",
+                "3",
+                "poller01",
+                "--config",
+                str(f.config),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(10)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert f.triggered() == ["poller01"]
+    assert sum("triggered" in o for o in outs) == 1
+    assert (
+        sum(
+            bool(
+                re.fullmatch(
+                    r"redeploy poller01: skipped \((queue item \d+|build #1)\): a deploy for poller01 "
+                    r"is already (queued|running)\n",
+                    o,
+                )
+            )
+            for o in outs
+        )
+        == 9
+    ), outs
+
+
+def test_hourly_cap(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(n_hosts=3, duration=0.1, hourly_cap=2)
+    for h in ("poller01", "poller02"):
+        assert "triggered" in f.handler("CRITICAL", "HARD", "3", h).stdout
+    f.standin.wait_idle()
+    r = f.handler("CRITICAL", "HARD", "3", "poller03")
+    assert r.stdout == (
+        "redeploy poller03: deferred: hourly cap reached: 2 redeploys triggered in the last hour (cap 2)\n"
+    )
+
+
+def test_breaker_trips_after_consecutive_failures_and_resets(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(n_hosts=5, duration=0.1, result="FAILURE", breaker_failures=3, cooldown_minutes=0)
+    for h in ("poller01", "poller02", "poller03"):
+        assert "triggered" in f.handler("CRITICAL", "HARD", "3", h).stdout
+        f.standin.wait_idle()
+    r = f.handler("CRITICAL", "HARD", "3", "poller04")
+    assert r.stdout == (
+        f"redeploy poller04: refused: circuit breaker tripped: 3 consecutive failed {JOB} builds "
+        "(#1, #2, #3); automatic redeploys stop until `pollerfleet breaker reset`\n"
+    )
+    r = f.handler("CRITICAL", "HARD", "3", "poller05")
+    assert r.stdout.startswith("redeploy poller05: refused: circuit breaker open since ")
+    r = f.cli("breaker", "status")
+    assert r.returncode == 1 and r.stdout.startswith("circuit breaker open since ")
+    assert len(f.triggered()) == 3
+    r = f.cli("breaker", "reset")
+    assert (r.returncode, r.stdout) == (0, f"circuit breaker reset; {JOB} builds up to #3 no longer count\n")
+    assert f.cli("breaker", "status").returncode == 0
+    assert "triggered" in f.handler("CRITICAL", "HARD", "3", "poller04").stdout
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("poller01;rm -rf /", "'poller01;rm -rf /' is not a valid host name (RFC 1123)"),
+        ("../x", "'../x' is not a valid host name (RFC 1123)"),
+        ("", "'' is not a valid host name (RFC 1123)"),
+        ("a" * 300, "is not a valid host name (RFC 1123)"),
+        ("poller-99", "poller-99 is not in the inventory group [pollers]"),
+        ("notapoller", "notapoller is not in the inventory group [pollers]"),
+    ],
+)
+def test_bad_host_names_are_refused_and_logged(make_fleet, host: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    r = f.handler("CRITICAL", "HARD", "3", host)
+    assert r.returncode == 0 and r.stderr == ""
+    assert "refused" in r.stdout and reason in r.stdout, r.stdout
+    assert f.triggered() == []
+    last = f.audit_lines()[-1]
+    assert last["action"] == "refused" and reason in str(last["reason"])
+
+
+def test_option_like_host_name_is_refused_and_logged(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    r = f.handler("CRITICAL", "HARD", "3", "-oProxyCommand=x")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == "redeploy -oProxyCommand=x: refused: '-oProxyCommand=x' is not a valid host name (RFC 1123)\n"
+    assert f.triggered() == []
+    assert f.audit_lines()[-1]["action"] == "refused"
+
+
+def test_jenkins_down_is_logged_and_the_handler_exits_cleanly(make_fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    (tmp_path / "down").mkdir()
+    down = write_config(tmp_path / "down", f"http://127.0.0.1:{port}/", f.hosts)
+    r = f.handler("CRITICAL", "HARD", "3", "poller01", config=down)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == (
+        f"redeploy poller01: error: cannot connect to Jenkins at http://127.0.0.1:{port}/ "
+        f"(read the queue of {JOB}): connection refused or host unreachable\n"
+    )
+    audit = [json.loads(line) for line in (tmp_path / "down" / "audit.log").read_text().splitlines()]
+    assert audit[-1]["action"] == "error" and audit[-1]["host"] == "poller01"
+
+
+def test_bad_token_unknown_job_and_missing_crumb_are_one_line_reasons(make_fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from pollerfleet import config as config_mod
+    from pollerfleet.jenkins_api import JenkinsClient, JenkinsError
+
+    f = make_fleet()
+    cfg = config_mod.load(str(f.config))
+    (tmp_path / "jenkins.token").write_text("wrong-token\n")
+    r = f.handler("CRITICAL", "HARD", "3", "poller01")
+    assert r.stdout == (
+        f"redeploy poller01: error: Jenkins at {f.standin.url} refused the credentials of user "
+        "'pollerfleet' (401): check the API token file\n"
+    )
+    (tmp_path / "jenkins.token").write_text(TOKEN + "\n")
+    client = JenkinsClient(cfg.jenkins)
+    with pytest.raises(JenkinsError, match=r"answered 404 to trigger no-such-job: no such job or item"):
+        client.trigger("no-such-job", {"HOSTNAME": "poller01"})
+    client._server.crumb = False  # a client that never asked for a crumb
+    with pytest.raises(JenkinsError, match=r"refused the request without a valid CSRF crumb \(403\)"):
+        client.trigger(JOB, {"HOSTNAME": "poller01"})
+    assert f.triggered() == []
+
+
+def test_token_never_leaks(make_fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    # a Jenkins that accepts and never answers keeps the handler alive long enough to read its argv/env
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    (tmp_path / "hang").mkdir()
+    cfg = write_config(tmp_path / "hang", f"http://127.0.0.1:{hang.getsockname()[1]}/", f.hosts)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(PLUGINS / "handle_poller_redeploy"),
+            "CRITICAL",
+            "HARD",
+            "3",
+            "poller01",
+            "--config",
+            str(cfg),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.8)
+    seen = Path(f"/proc/{proc.pid}/cmdline").read_bytes() + Path(f"/proc/{proc.pid}/environ").read_bytes()
+    out, err = proc.communicate(timeout=60)
+    hang.close()
+    assert TOKEN.encode() not in seen
+    assert "did not answer within 5 s" in out
+    for r in (f.handler("CRITICAL", "HARD", "3", "poller01"), f.handler("CRITICAL", "HARD", "3", "bad;host")):
+        assert TOKEN not in r.stdout + r.stderr
+    written = [f.audit, tmp_path / "hang" / "audit.log", *sorted(f.state_dir.glob("*"))]
+    assert f.audit.exists()
+    for path in written:
+        if path.is_file():
+            assert TOKEN not in path.read_text(), path
+    assert TOKEN not in out + err
+
+
+def test_misuse_is_refused_with_usage(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    r = f.handler("CRITICAL")
+    assert r.returncode == 3 and r.stderr == ""
+    assert r.stdout == (
+        "redeploy (empty): refused: the following arguments are required: STATETYPE, ATTEMPT, "
+        "HOSTNAME (usage: handle_poller_redeploy STATE STATETYPE ATTEMPT HOSTNAME)\n"
+    )
+    assert f.audit_lines()[-1]["action"] == "refused"
+    assert f.triggered() == []
+
+
+@pytest.mark.parametrize(("mode", "status"), [("error500", 503), ("garbage", None)])
+def test_jenkins_5xx_and_garbage_are_one_line_reasons(tmp_path: Path, mode: str, status: int | None) -> None:
+    from tests.standins.gateway import Gateway
+
+    gw = Gateway("http://127.0.0.1:9", mode=mode)  # answers by itself: nothing is proxied in these modes
+    try:
+        cfg = write_config(tmp_path, gw.url + "/", ["poller01"])
+        r = subprocess.run(
+            [
+                sys.executable,
+                str(PLUGINS / "handle_poller_redeploy"),
+                "CRITICAL",
+                "HARD",
+                "3",
+                "poller01",
+                "--config",
+                str(cfg),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (r.returncode, r.stderr) == (0, "")
+        if status:
+            assert r.stdout == (
+                f"redeploy poller01: error: Jenkins at {gw.url}/ answered HTTP {status} to read the queue of {JOB}\n"
+            )
+        else:
+            assert r.stdout == (
+                f"redeploy poller01: error: malformed answer from Jenkins at {gw.url}/ to read the "
+                f"queue of {JOB}: not JSON\n"
+            )
+    finally:
+        gw.stop()

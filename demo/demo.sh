@@ -31,12 +31,17 @@ pick_daemon() {
 
 d() { "$DOCKER_CLI" -H "$DEMO_URL" "$@"; }
 
-container() { # container NAME [docker run args...] -- CMD...
-  local name=$1
+container() { # container NAME [--network NET] [docker run args...] IMAGE CMD...
+  local name=$1 net=none
   shift
+  if [ "${1:-}" = "--network" ]; then
+    net=$2
+    shift 2
+  fi
   d rm -f "$name" >/dev/null 2>&1 || true
-  d run -d --name "$name" --network none --init "$@" >/dev/null
+  d run -d --name "$name" --network "$net" --init "$@" >/dev/null
 }
+
 
 setup_fleet() {
   bash tests/env/busybox-image.sh "$DEMO_URL" "$IMAGE"
@@ -74,6 +79,8 @@ case "${1:-run}" in
   stop)
     pick_daemon
     d ps -aq --filter name=^/pfdemo- | xargs -r "$DOCKER_CLI" -H "$DEMO_URL" rm -f >/dev/null
+    d network rm pfdemo-poller-net >/dev/null 2>&1 || true
+
     bash tests/env/registry.sh stop
     bash tests/env/dockerd.sh stop
 
@@ -105,6 +112,17 @@ case "${1:-run}" in
       run check_poller_image --docker-url "$DEMO_URL" -n "pfdemo-poller-$c" --config "${TMPDIR:-/tmp}/pfdemo-fleet.toml" \
         --warning-behind 0 --critical-lag 1
     done
+    say "The vmware connector (check_poller_vmware): a host with it, a host without, a broken one"
+    d network inspect pfdemo-poller-net >/dev/null 2>&1 || d network create --internal pfdemo-poller-net >/dev/null
+    container pfdemo-vm-engine --network pfdemo-poller-net "$IMAGE" sleep 1000000
+    container pfdemo-vmware --network pfdemo-poller-net "$IMAGE" \
+      sh -c 'mkdir -p /etc/centreon; echo "%Centreon_Vmware_Config = ();" >/etc/centreon/centreon_vmware.pm; exec sleep 1000000'
+    container pfdemo-novm-engine "$IMAGE" sleep 1000000
+    container pfdemo-vmware-lonely "$IMAGE" sleep 1000000
+    run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware --engine pfdemo-vm-engine --expect present \
+      --config-path /etc/centreon/centreon_vmware.pm
+    run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-novm-vmware --engine pfdemo-novm-engine --expect absent
+    run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware-lonely --engine pfdemo-vm-engine --expect present
     say "What a misconfigured check says"
     run check_poller_container -H 127.0.0.1
     run check_poller_container --docker-url "$DEMO_URL" --warning-restarts 10:5

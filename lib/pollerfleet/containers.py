@@ -136,26 +136,40 @@ class ContainerResource(nagiosplugin.Resource):
 
     def inspect(self) -> ContainerState:
         try:
-            doc = self.client.inspect_container(self.container)
-        except NotFound:
-            return ContainerState.missing(self.container)
+            return inspect_state(self.client, self.container)
         except DockerError as exc:
             raise nagiosplugin.CheckError(str(exc)) from None
-        try:
-            return ContainerState.from_inspect(self.container, doc)
-        except (DockerError, TypeError, ValueError, AttributeError) as exc:
-            raise nagiosplugin.CheckError(f"malformed inspect answer for {self.container}: {exc}") from None
 
     def probe(self) -> list[nagiosplugin.Metric]:
         self.state = state = self.inspect()
-        metrics = [nagiosplugin.Metric(f"{self.label}state", state, context="container")]
-        if not state.exists:
-            return metrics
-        up = state.uptime()
-        if up is not None:
-            metrics.append(nagiosplugin.Metric(f"{self.label}uptime", int(up), "s", min=0, context="uptime"))
-        metrics.append(nagiosplugin.Metric(f"{self.label}restarts", state.restarts, "c", min=0, context="restarts"))
+        return [
+            nagiosplugin.Metric(f"{self.label}state", state, context="container"),
+            *state_metrics(state, self.label),
+        ]
+
+
+def inspect_state(client: DockerClient, name: str) -> ContainerState:
+    """The state of container NAME (missing is a state, not an error). Raises DockerError."""
+    try:
+        doc = client.inspect_container(name)
+    except NotFound:
+        return ContainerState.missing(name)
+    try:
+        return ContainerState.from_inspect(name, doc)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise DockerError(f"malformed inspect answer for {name}: {exc}") from None
+
+
+def state_metrics(state: ContainerState, label: str = "") -> list[nagiosplugin.Metric]:
+    """Perfdata of a container: uptime while it runs, restarts while it exists."""
+    metrics: list[nagiosplugin.Metric] = []
+    if not state.exists:
         return metrics
+    up = state.uptime()
+    if up is not None:
+        metrics.append(nagiosplugin.Metric(f"{label}uptime", int(up), "s", min=0, context="uptime"))
+    metrics.append(nagiosplugin.Metric(f"{label}restarts", state.restarts, "c", min=0, context="restarts"))
+    return metrics
 
 
 class ContainerContext(nagiosplugin.Context):

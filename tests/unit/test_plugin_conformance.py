@@ -12,7 +12,13 @@ from pollerfleet import __version__
 from tests.helpers import PLUGINS, run_plugin
 
 ALL = sorted(p.name for p in PLUGINS.iterdir() if p.name.startswith("check_"))
-LABEL = {"check_poller_container": "CONTAINER", "check_docker_host": "DOCKER", "check_poller_image": "IMAGE"}
+LABEL = {
+    "check_poller_container": "CONTAINER",
+    "check_docker_host": "DOCKER",
+    "check_poller_image": "IMAGE",
+    "check_poller_vmware": "VMWARE",
+}
+
 # What a plugin's start-up may not import: check_poller_image needs requests for the registry.
 ALLOWED = {"check_poller_image": {"requests", "urllib3"}}
 

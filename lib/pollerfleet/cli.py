@@ -82,6 +82,29 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    from .follow import follow
+    from .jenkins_api import JenkinsError
+    from .rebuild import Rebuilder
+
+    r = Rebuilder(_load(args))
+    decision = r.request(args.version or "", dry_run=args.dry_run, source="operator")
+    problem = r.log(decision, dry_run=args.dry_run)
+    print(decision.line)
+    if problem:
+        print(f"pollerfleet: warning: {problem}", file=sys.stderr)
+    if decision.action in ("error", "refused"):
+        return 1
+    if args.wait and decision.queue_id is not None:
+        try:
+            build = follow(r.jenkins, r.job, decision.queue_id, timeout=args.wait_timeout)
+        except JenkinsError as exc:
+            print(f"pollerfleet: {exc}", file=sys.stderr)
+            return 1
+        return 0 if build is not None and build.result == "SUCCESS" else 1
+    return 0
+
+
 def _breaker(args: argparse.Namespace) -> int:
     from .jenkins_api import JenkinsError
     from .redeploy import Redeployer
@@ -146,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--exclude", default="", metavar="REGEX")
     rc.add_argument("--release-line", default="", metavar="X.Y")
     rc.set_defaults(func=_reconcile)
+
+    rb = sub.add_parser("rebuild", help="ask Jenkins to build the poller image of a centreon-engine release")
+    rb.add_argument(
+        "version",
+        nargs="?",
+        metavar="VERSION",
+        help="engine version, e.g. 19.04.5 (default: the newest upstream release without an image)",
+    )
+    rb.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
+    rb.add_argument("--wait", action="store_true", help="follow the build to its result")
+    rb.add_argument("--wait-timeout", type=float, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
+    rb.set_defaults(func=_rebuild)
 
     br = sub.add_parser("breaker", help="show or reset the circuit breaker of automatic redeploys")
     br.add_argument("action", choices=("status", "reset"))

@@ -92,6 +92,17 @@ class RedeploySettings:
 
 
 @dataclass(frozen=True)
+class UpstreamSettings:
+    """The upstream Centreon package repositories the release watch reads (RPM-md)."""
+
+    urls: list[str] = field(default_factory=list)
+    package: str = "centreon-engine"
+    release_line: str = ""  # e.g. "19.04": the line the fleet follows
+    timeout: float = 20.0
+    max_download_mb: int = 200
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, with the file it came from (None: built-in defaults)."""
 
@@ -101,6 +112,7 @@ class Config:
     jenkins: JenkinsSettings = field(default_factory=JenkinsSettings)
     fleet: FleetSettings = field(default_factory=FleetSettings)
     redeploy: RedeploySettings = field(default_factory=RedeploySettings)
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -109,6 +121,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "jenkins": JenkinsSettings,
     "fleet": FleetSettings,
     "redeploy": RedeploySettings,
+    "upstream": UpstreamSettings,
 }
 
 
@@ -167,7 +180,7 @@ def _build_section(cls: type[Any], name: str, table: dict[str, Any], path: Path)
         values[key] = _coerce(known[key].type, value, f"[{name}] {key}", path)
     if "port" in values and not 1 <= values["port"] <= 65535:
         raise ConfigError(f"config file {path}: [{name}] port must be from 1 to 65535")
-    for key in ("timeout", "lock_timeout", "budget", "hourly_cap", "breaker_failures"):
+    for key in ("timeout", "lock_timeout", "budget", "hourly_cap", "breaker_failures", "max_download_mb"):
         if key in values and values[key] <= 0:
             raise ConfigError(f"config file {path}: [{name}] {key} must be a positive number")
     for key in ("cooldown_minutes", "soft_attempt"):
@@ -178,6 +191,10 @@ def _build_section(cls: type[Any], name: str, table: dict[str, Any], path: Path)
 
 def _coerce(annotation: Any, value: Any, where: str, path: Path) -> Any:
     text = str(annotation)
+    if text.startswith("list"):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"config file {path}: {where} must be a list of non-empty strings")
+        return list(value)
     if "Path" in text:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"config file {path}: {where} must be a non-empty path string")

@@ -111,3 +111,64 @@ def _audit_misuse(decision: Decision, argv: list[str]) -> None:
     except config.ConfigError:
         return
     Redeployer(cfg).log(decision, argv=[printable(a) for a in argv])
+
+
+def rebuild_parser() -> argparse.ArgumentParser:
+    p = _HandlerParser(
+        prog="handle_engine_rebuild",
+        description="Event handler of the release service: ask Jenkins to build the poller image of the newest "
+        "centreon-engine release that has none. Engine macros: $SERVICESTATE$ $SERVICESTATETYPE$ $SERVICEATTEMPT$",
+    )
+    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("state", metavar="STATE")
+    p.add_argument("statetype", metavar="STATETYPE")
+    p.add_argument("attempt", metavar="ATTEMPT")
+    p.add_argument("--config", metavar="FILE", help="configuration file")
+    p.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
+    return p
+
+
+def handle_rebuild(argv: Optional[list[str]] = None) -> int:
+    """Entry point of handle_engine_rebuild; never raises."""
+    try:
+        return _handle_rebuild(list(argv or []))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except BaseException as exc:  # noqa: BLE001 - an event handler must never die with a traceback
+        print(f"rebuild: error: internal error: {type(exc).__name__}: {exc}")
+        return 1
+
+
+def _handle_rebuild(argv: list[str]) -> int:
+    from .rebuild import Rebuilder
+
+    if len(argv) >= 3 and argv[0].upper() in STATES:
+        argv = [*argv[3:], "--", *argv[:3]]
+    try:
+        args = rebuild_parser().parse_args(argv)
+    except ValueError as exc:
+        print(f"rebuild: refused: {exc} (usage: handle_engine_rebuild STATE STATETYPE ATTEMPT)")
+        return 3
+    state, statetype = args.state.upper(), args.statetype.upper()
+    label = f"{state} {statetype} attempt {args.attempt}"
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as exc:
+        print(f"rebuild: error: {exc}")
+        return 1
+    r = Rebuilder(cfg)
+    if state not in ("WARNING", "CRITICAL") or statetype != "HARD":
+        decision = Decision(
+            "(newest)",
+            "ignored",
+            f"{label}: only a HARD WARNING or CRITICAL triggers a rebuild",
+            state=label,
+            kind="rebuild",
+        )
+    else:
+        decision = r.request(dry_run=args.dry_run, state=label)
+    problem = r.log(decision, dry_run=args.dry_run)
+    print(decision.line)
+    if problem:
+        print(f"rebuild: warning: {problem}", file=sys.stderr)
+    return 0

@@ -45,12 +45,13 @@ class Decision:
     build: Optional[int] = None
     source: str = "handler"
     state: str = ""
+    kind: str = "redeploy"  # or rebuild, whose "host" is the engine version
 
     @property
     def line(self) -> str:
         ref = f" (queue item {self.queue_id})" if self.queue_id is not None else ""
         ref = f" (build #{self.build})" if self.build is not None else ref
-        return f"redeploy {printable(self.host, 64) or '(empty)'}: {self.action}{ref}: {self.reason}"
+        return f"{self.kind} {printable(self.host, 64) or '(empty)'}: {self.action}{ref}: {self.reason}"
 
 
 @dataclass
@@ -65,10 +66,10 @@ class FleetState:
 class StateStore:
     """The JSON state file, replaced atomically; a corrupt file is set aside, not fatal."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, name: str = "redeploy") -> None:
         self.directory = directory
-        self.path = directory / "redeploy-state.json"
-        self.lock_path = directory / "redeploy.lock"
+        self.path = directory / f"{name}-state.json"
+        self.lock_path = directory / f"{name}.lock"
 
     def load(self) -> FleetState:
         try:

@@ -17,10 +17,19 @@ LABEL = {
     "check_docker_host": "DOCKER",
     "check_poller_image": "IMAGE",
     "check_poller_vmware": "VMWARE",
+    "check_engine_release": "RELEASE",
 }
+DOCKER_PLUGINS = [p for p in ALL if p != "check_engine_release"]
+
+
+def target(plugin: str, where: str = "unix:///nonexistent/docker.sock") -> list[str]:
+    """Options that point the plugin at something that does not answer."""
+    if plugin == "check_engine_release":
+        return ["--upstream", "http://127.0.0.1:9/", "--registry", "http://127.0.0.1:9"]
+    return ["--docker-url", where]
 
 # What a plugin's start-up may not import: check_poller_image needs requests for the registry.
-ALLOWED = {"check_poller_image": {"requests", "urllib3"}}
+ALLOWED = {"check_poller_image": {"requests", "urllib3"}, "check_engine_release": {"requests", "urllib3"}}
 
 
 def label(plugin: str) -> str:
@@ -51,7 +60,7 @@ def test_version(plugin: str) -> None:
     ("args", "reason"),
     [
         (["--bogus"], "unrecognized arguments: --bogus"),
-        (["-H"], "argument -H/--host: expected one argument"),
+        (["--config"], "argument --config: expected one argument"),
         (["-t", "soon"], "argument -t/--timeout: 'soon' is not a number"),
         (["-t", "-1"], "argument -t/--timeout: '-1' must be a positive number of seconds"),
         (["-t", "0"], "argument -t/--timeout: '0' must be a positive number of seconds"),
@@ -86,13 +95,13 @@ def test_bad_range_is_unknown(plugin: str, option: str, bad: str) -> None:
     ), r.line
 
 
-@pytest.mark.parametrize("plugin", ALL)
+@pytest.mark.parametrize("plugin", DOCKER_PLUGINS)
 def test_no_host_is_unknown(plugin: str) -> None:
     r = run_plugin(plugin)
     assert (r.rc, r.out) == (3, f"{label(plugin)} UNKNOWN - no Docker host given: use -H HOST or --docker-url URL\n")
 
 
-@pytest.mark.parametrize("plugin", ALL)
+@pytest.mark.parametrize("plugin", DOCKER_PLUGINS)
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
@@ -111,7 +120,7 @@ def test_bad_docker_url_is_unknown(plugin: str, url: str, reason: str) -> None:
 def test_bad_config_is_unknown(plugin: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = tmp_path / "fleet.toml"
     cfg.write_text("[docker]\nprot = 2376\n")
-    r = run_plugin(plugin, "-H", "127.0.0.1", "--config", str(cfg))
+    r = run_plugin(plugin, *target(plugin), "--config", str(cfg))
     assert r.rc == 3
     assert r.out == (
         f"{label(plugin)} UNKNOWN - config file {cfg}: unknown key 'prot' in [docker] "
@@ -123,7 +132,7 @@ def test_bad_config_is_unknown(plugin: str, tmp_path) -> None:  # type: ignore[n
 def test_start_up_imports_only_what_the_check_uses(plugin: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """No Jenkins client, no Docker SDK, no requests in a Docker check's start-up (it runs every minute)."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", str(PLUGINS / plugin), "--docker-url", f"unix://{tmp_path}/none.sock"],
+        [sys.executable, "-X", "importtime", str(PLUGINS / plugin), *target(plugin, f"unix://{tmp_path}/none.sock")],
         capture_output=True,
         text=True,
         check=False,

@@ -1,0 +1,219 @@
+"""The release watch against a real RPM-md repository (rpmbuild + createrepo_c, served on
+127.0.0.1), the real registry, and the Jenkins stand-in."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pollerfleet.upstream import UpstreamError, UpstreamRepo
+from tests.helpers import PLUGINS, Docker, run_plugin
+from tests.registry_tools import build_and_push
+from tests.standins.jenkins import JenkinsStandin, Job
+from tests.upstream_repo import Server, build_rpm, make_repo
+
+pytestmark = [pytest.mark.upstream, pytest.mark.registry]
+NOW = time.time()
+DAY = 86400
+TOKEN = "r3build-token"
+JOB = "build-centreon-poller"
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    top = tmp_path_factory.mktemp("rpmbuild")
+    rpms = [
+        build_rpm(top, "centreon-engine", "19.04.1", mtime=NOW - 90 * DAY),
+        build_rpm(top, "centreon-engine", "19.04.5", mtime=NOW - 30 * DAY),
+        build_rpm(top, "centreon-engine", "19.04.10", mtime=NOW - 2 * DAY),
+        build_rpm(top, "centreon-engine", "19.10.0", mtime=NOW - 1 * DAY),
+        build_rpm(top, "centreon-broker", "20.10.0", mtime=NOW - 1 * DAY),
+    ]
+    root = tmp_path_factory.mktemp("www")
+    make_repo(root / "gz", rpms, "gz")
+    make_repo(root / "xz", rpms, "xz")
+    make_repo(root / "old", rpms[:2], "gz")
+    # broken copies
+    make_repo(root / "missing", rpms, "gz")
+    repomd = root / "missing" / "repodata" / "repomd.xml"
+    repomd.write_text(
+        re.sub(r'href="repodata/[^"]*primary.xml.gz"', 'href="repodata/gone-primary.xml.gz"', repomd.read_text())
+    )
+    make_repo(root / "truncated", rpms, "gz")
+    primary = next((root / "truncated" / "repodata").glob("*primary.xml.gz"))
+    primary.write_bytes(primary.read_bytes()[: primary.stat().st_size // 2])
+    make_repo(root / "garbage", rpms, "gz")
+    primary = next((root / "garbage" / "repodata").glob("*primary.xml.gz"))
+    primary.write_bytes(gzip.compress(b"<metadata><package><name>centreon-engine</oops></metadata>"))
+    (root / "badrepomd" / "repodata").mkdir(parents=True)
+    (root / "badrepomd" / "repodata" / "repomd.xml").write_text("this is not xml <")
+    server = Server(root)
+    yield {k: f"{server.url}/{k}" for k in ("gz", "xz", "old", "missing", "truncated", "garbage", "badrepomd")} | {
+        "down": "http://127.0.0.1:9/"
+    }
+    server.stop()
+
+
+@pytest.mark.parametrize("kind", ["gz", "xz"])
+def test_reads_every_version_of_the_package(repos: dict[str, str], kind: str) -> None:
+    found = UpstreamRepo(repos[kind]).packages("centreon-engine")
+    assert sorted(p.version for p in found) == ["19.04.1", "19.04.10", "19.04.5", "19.10.0"]
+    assert {p.release for p in found} == {"1.el7"}
+    p10 = next(p for p in found if p.version == "19.04.10")
+    assert p10.time is not None and abs(p10.time - (NOW - 2 * DAY)) < 5
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("down", "cannot connect to http://127.0.0.1:9/ (repomd.xml)"),
+        ("missing", "/missing/repodata/gone-primary.xml.gz does not exist (404) (gone-primary.xml.gz)"),
+        ("truncated", "is truncated (the gzip stream ends early)"),
+        ("garbage", "is not valid primary XML: mismatched tag"),
+        ("badrepomd", "/badrepomd/repodata/repomd.xml is not valid XML"),
+    ],
+)
+def test_broken_repositories_say_why(repos: dict[str, str], kind: str, reason: str) -> None:
+    with pytest.raises(UpstreamError) as err:
+        UpstreamRepo(repos[kind]).packages("centreon-engine")
+    assert reason in str(err.value)
+    r = run_plugin("check_engine_release", "--upstream", repos[kind], "--registry", "http://127.0.0.1:9")
+    assert r.rc == 3 and r.err == "" and reason in r.line, r.out
+    assert r.line.startswith("RELEASE UNKNOWN - ")
+
+
+def test_download_bound(repos: dict[str, str]) -> None:
+    with pytest.raises(UpstreamError, match=r"larger than the 0 MiB download bound"):
+        UpstreamRepo(repos["gz"], max_bytes=100).packages("centreon-engine")
+
+
+def config(
+    tmp: Path, registry: str, repo: str, urls: list[str], jenkins: str = "http://127.0.0.1:9/", line: str = "19.04"
+) -> Path:
+    token = tmp / "token"
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    cfg = tmp / "fleet.toml"
+    cfg.write_text(
+        f"""
+[registry]
+url = "http://{registry}"
+allow_http = true
+repository = "{repo}"
+cache_dir = "{tmp / "cache"}"
+[upstream]
+urls = {urls!r}
+release_line = "{line}"
+[jenkins]
+url = "{jenkins}"
+user = "pollerfleet"
+token_file = "{token}"
+timeout = 5
+[fleet]
+state_dir = "{tmp / "state"}"
+audit_log = "{tmp / "audit.log"}"
+""".replace("'", '"')
+    )
+    return cfg
+
+
+@pytest.fixture
+def image_repo(docker: Docker, registry: str) -> str:
+    name = f"{docker.prefix.rstrip('-')}/release-{time.monotonic_ns()}"
+    build_and_push(docker, f"{registry}/{name}:19.04.5", "19.04.5")
+    return name
+
+
+def test_release_line_and_states(repos: dict[str, str], registry: str, image_repo: str, tmp_path: Path) -> None:
+    cfg = config(tmp_path, registry, image_repo, [repos["gz"]])
+    r = run_plugin("check_engine_release", "--config", str(cfg))
+    # 19.04.10 exists upstream for 2 days without an image: past 24 h -> WARNING, not yet 72 h
+    since = time.strftime("%Y-%m-%d", time.localtime(NOW - 2 * DAY))
+    assert (r.rc, r.out) == (
+        1,
+        f"RELEASE WARNING - centreon-engine 19.04.10 upstream since {since}, newest image "
+        "19.04.5 | missing_releases=1c;;;0\n",
+    )
+    r = run_plugin("check_engine_release", "--config", str(cfg), "-c", "24")
+    assert r.rc == 2
+    r = run_plugin("check_engine_release", "--config", str(cfg), "-w", "72", "-c", "96")
+    assert r.rc == 0 and "(image build expected; 48 h so far)" in r.out
+    # without the release line, 19.10.0 (1 day old) is the newest: 19.04 must not jump to it
+    r = run_plugin("check_engine_release", "--config", str(cfg), "--release-line", "19.10", "-w", "48")
+    assert r.rc == 0 and "centreon-engine 19.10.0 upstream since" in r.out and "newest image none" in r.out
+
+    # several repositories: the old one adds nothing newer
+    cfg2 = config(tmp_path, registry, image_repo, [repos["old"], repos["xz"]])
+    assert run_plugin("check_engine_release", "--config", str(cfg2)).rc == 1
+
+
+def rebuild_handler(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PLUGINS / "handle_engine_rebuild"), *args, "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_image_triggers_exactly_one_build(
+    repos: dict[str, str], registry: str, image_repo: str, docker: Docker, tmp_path: Path
+) -> None:
+    standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["CENTREON_ENGINE_VERSION"], duration=30)]).start()
+    try:
+        cfg = config(tmp_path, registry, image_repo, [repos["gz"]], standin.url)
+        r = rebuild_handler(cfg, "WARNING", "SOFT", "1")
+        assert r.stdout.startswith("rebuild (newest): ignored: ")
+        r = rebuild_handler(cfg, "WARNING", "HARD", "3")
+        assert (r.returncode, r.stderr) == (0, "")
+        assert re.fullmatch(
+            rf"rebuild 19\.04\.10: triggered \(queue item \d+\): {JOB} with "
+            r"CENTREON_ENGINE_VERSION=19\.04\.10\n",
+            r.stdout,
+        ), r.stdout
+        assert standin.triggered(JOB) == [{"CENTREON_ENGINE_VERSION": "19.04.10"}]
+        # again while it is queued or running: nothing new
+        r = rebuild_handler(cfg, "CRITICAL", "HARD", "3")
+        assert re.match(
+            r"rebuild 19\.04\.10: skipped \((queue item \d+|build #1)\): a build of 19\.04\.10 is already", r.stdout
+        ), r.stdout
+        assert len(standin.triggered(JOB)) == 1
+        # the operator's side, same rules
+        r = subprocess.run(
+            [sys.executable, "-m", "pollerfleet", "--config", str(cfg), "rebuild", "19.04.10"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert "skipped" in r.stdout and len(standin.triggered(JOB)) == 1
+        r = subprocess.run(
+            [sys.executable, "-m", "pollerfleet", "--config", str(cfg), "rebuild", "19.04.10;id"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert r.returncode == 1 and "refused: '19.04.10;id' is not a release version" in r.stdout
+        # the image is pushed: OK, and no build
+        build_and_push(docker, f"{registry}/{image_repo}:19.04.10", "19.04.10")
+        r = run_plugin("check_engine_release", "--config", str(cfg))
+        assert (r.rc, r.line) == (
+            0,
+            "RELEASE OK - centreon-engine 19.04.10 upstream, image 19.04.10 exists | missing_releases=0c;;;0",
+        )
+        r = rebuild_handler(cfg, "CRITICAL", "HARD", "3")
+        assert r.stdout.startswith(
+            "rebuild (newest): ignored: centreon-engine 19.04.10 upstream, image 19.04.10 exists"
+        )
+        assert len(standin.triggered(JOB)) == 1
+    finally:
+        standin.stop()

@@ -70,7 +70,6 @@ def test_command_line_parses_with_the_plugin(cmd: dict[str, Any]) -> None:
         assert args.host == "poller01.example"
 
 
-
 @pytest.mark.parametrize("cmd", SOURCE["command"], ids=lambda c: c["name"])
 def test_every_macro_has_a_template_default(cmd: dict[str, Any]) -> None:
     known = macro_values()

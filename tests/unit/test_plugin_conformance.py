@@ -28,6 +28,7 @@ def target(plugin: str, where: str = "unix:///nonexistent/docker.sock") -> list[
         return ["--upstream", "http://127.0.0.1:9/", "--registry", "http://127.0.0.1:9"]
     return ["--docker-url", where]
 
+
 # What a plugin's start-up may not import: check_poller_image needs requests for the registry.
 ALLOWED = {"check_poller_image": {"requests", "urllib3"}, "check_engine_release": {"requests", "urllib3"}}
 

@@ -12,6 +12,9 @@ declare -A wanted=(
   [git]=git
   [docker-registry]=docker-registry
   [htpasswd]=apache2-utils
+  [rpmbuild]=rpm
+  [createrepo_c]=createrepo-c
+
 
 )
 missing=()

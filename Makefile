@@ -30,6 +30,8 @@ lint: venv
 	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks
 	$(VENV)/bin/mypy lib/
 	shellcheck $(SHELL_SCRIPTS)
+	cd ansible && ../$(VENV)/bin/ansible-lint --offline --profile production
+
 
 format: venv
 	$(VENV)/bin/ruff format lib plugins tests commands benchmarks

@@ -4,14 +4,14 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 
-.PHONY: all deps venv demo demo-stop test lint format unit integration commands bench clean
+.PHONY: all deps venv demo demo-stop test lint format unit integration e2e commands bench clean
 
 all: test
 
 deps:
 	bash tests/env/install-deps.sh
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml $(wildcard plugins/*)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
@@ -42,6 +42,9 @@ test: deps venv lint
 
 unit: venv
 	$(PY) -m pytest tests/unit
+
+e2e: deps venv
+	$(PY) -m pytest -m e2e -s -p no:cacheprovider
 
 integration: deps venv
 	$(PY) -m pytest tests/integration

@@ -90,7 +90,7 @@ def _clapi_value(value: Any) -> str:
 
 def _define(kind: str, fields: list[tuple[str, Any]]) -> str:
     width = max(len(k) for k, _ in fields) + 2
-    body = "\n".join(f"    {k.ljust(width)}{_nagios_value(v)}" for k, v in fields)
+    body = "\n".join(f"    {k.ljust(width)}{_nagios_value(v)}".rstrip() for k, v in fields)
     return f"define {kind} {{\n{body}\n}}\n"
 
 
@@ -109,7 +109,7 @@ def objects(src: dict[str, Any]) -> str:
         fields: list[tuple[str, Any]] = [("name", t["name"]), ("alias", t["alias"])]
         fields.append(("check_command", t["check_command"]))
         fields += [(k, t[k]) for k in _INTERVALS if k in t]
-        fields += [(f"_{m}", v) for m, v in t.get("macros", {}).items() if v != ""]
+        fields += [(f"_{m}", v) for m, v in t.get("macros", {}).items()]
         fields.append(("register", 0))
         out.append(_define("host", fields))
     for t in src.get("service_template", []):
@@ -117,7 +117,7 @@ def objects(src: dict[str, Any]) -> str:
         fields.append(("check_command", t["check_command"]))
         fields += [(k, t[k]) for k in _INTERVALS if k in t]
         fields += [(key, t[key]) for key in _SERVICE_PARAMS if key in t]
-        fields += [(f"_{m}", v) for m, v in t.get("macros", {}).items() if v != ""]
+        fields += [(f"_{m}", v) for m, v in t.get("macros", {}).items()]
         fields.append(("register", 0))
         out.append(_define("service", fields))
     return "\n".join(out)

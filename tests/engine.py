@@ -60,6 +60,7 @@ retain_state_information=0
 temp_file={self.root / "nagios.tmp"}
 temp_path={self.root}
 lock_file={self.lock}
+query_socket={self.root / "rw" / "nagios.qh"}
 log_archive_path={self.root / "archives"}
 check_result_path={self.root / "spool/checkresults"}
 command_file={self.command_file}

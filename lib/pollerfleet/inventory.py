@@ -1,7 +1,7 @@
 """The fleet's host list: the Ansible inventory's ``pollers`` group, read without running Ansible.
 
 Ansible and the suite read the same file. Both of Ansible's inventory formats are understood:
-YAML (``all: children: pollers: hosts: poller01: {vars}``) and INI (``[pollers]``,
+YAML or JSON (``all: children: pollers: hosts: poller01: {vars}``) and INI (``[pollers]``,
 ``[pollers:children]``, ``[pollers:vars]``, ``host key=value``). Group variables are inherited
 (``all`` first, then parents, then the group), host variables win.
 """
@@ -57,7 +57,7 @@ def load(path: Path, group: str = "pollers") -> dict[str, PollerHost]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InventoryError(f"inventory {path} cannot be read: {exc.strerror}") from None
-    groups = _parse_yaml(text, path) if path.suffix in (".yml", ".yaml") else _parse_ini(text, path)
+    groups = _parse_yaml(text, path) if path.suffix in (".yml", ".yaml", ".json") else _parse_ini(text, path)
     if group not in groups:
         raise InventoryError(f"inventory {path} has no group [{group}]")
     parents: dict[str, list[str]] = {}

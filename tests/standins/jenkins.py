@@ -102,6 +102,8 @@ class JenkinsStandin:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, port: int = 0) -> JenkinsStandin:
+        """Listen (again, after stop(): a restarted Jenkins keeps its builds and queue numbering)."""
+        self._stop.clear()
         standin = self
 
         class Handler(_Handler):

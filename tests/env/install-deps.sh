@@ -14,6 +14,9 @@ declare -A wanted=(
   [htpasswd]=apache2-utils
   [rpmbuild]=rpm
   [createrepo_c]=createrepo-c
+  [nagios4]=nagios4-core
+  [sshd]=openssh-server
+  [rsync]=rsync
 
 
 )

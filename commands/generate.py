@@ -64,6 +64,9 @@ def clapi(src: dict[str, Any]) -> str:
         for key, (param, _) in _INTERVALS.items():
             if key in t:
                 out.append(f"HTPL;setparam;{t['name']};{param};{t[key]}")
+        for key in _SERVICE_PARAMS:
+            if key in t:
+                out.append(f"HTPL;setparam;{t['name']};{key};{_clapi_value(t[key])}")
         for macro, value in t.get("macros", {}).items():
             out.append(f"HTPL;setmacro;{t['name']};{macro};{value}")
     for t in src.get("service_template", []):
@@ -109,7 +112,8 @@ def objects(src: dict[str, Any]) -> str:
         fields: list[tuple[str, Any]] = [("name", t["name"]), ("alias", t["alias"])]
         fields.append(("check_command", t["check_command"]))
         fields += [(k, t[k]) for k in _INTERVALS if k in t]
-        fields += [(f"_{m}", v) for m, v in t.get("macros", {}).items()]
+        fields += [(key, t[key]) for key in _SERVICE_PARAMS if key in t]
+        fields += [(f"_{m}", v) for m, v in t.get("macros", {}).items()]  # empty too: an undefined macro stays literal
         fields.append(("register", 0))
         out.append(_define("host", fields))
     for t in src.get("service_template", []):

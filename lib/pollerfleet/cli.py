@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional
+import time
+from pathlib import Path
+from typing import Any, Optional
 
 from . import __version__, config
 
@@ -105,6 +107,103 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_hosts(args: argparse.Namespace, cfg: config.Config) -> list[Any]:
+    from .inventory import InventoryError
+    from .inventory import load as load_inventory
+
+    if cfg.fleet.inventory is None:
+        raise SystemExit("pollerfleet: no fleet inventory is configured: set [fleet] inventory")
+    try:
+        fleet = load_inventory(cfg.fleet.inventory, args.group or cfg.fleet.group)
+    except InventoryError as exc:
+        raise SystemExit(f"pollerfleet: {exc}") from None
+    unknown = [h for h in args.host or [] if h not in fleet]
+    if unknown:
+        raise SystemExit(f"pollerfleet: not in the inventory: {', '.join(unknown)}")
+    return [fleet[h] for h in sorted(fleet) if not args.host or h in args.host]
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from .sweep import Sweeper, table, to_json, worst_code
+
+    cfg = _load(args)
+    hosts = _sweep_hosts(args, cfg)
+    tty = sys.stdout.isatty()
+    progress = None
+    if tty and len(hosts) > 20:
+
+        def progress(done: int, total: int) -> None:
+            width = 30
+            filled = width * done // total
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} hosts")
+            if done == total:
+                sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    results = Sweeper(cfg, args).sweep(hosts, progress)
+    if args.json:
+        print(json.dumps(to_json(results), indent=1))
+    else:
+        print(table(results, colour=tty and not args.no_colour))
+    codes = [c for r in results for c in (r.daemon.code, *(o.code for o in r.services.values()))]
+    return worst_code(codes)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import ServiceNames, SubmitError, Sweeper, command_lines, submit
+
+    cfg = _load(args)
+    hosts = _sweep_hosts(args, cfg)
+    start = time.monotonic()
+    results = Sweeper(cfg, args).sweep(hosts)
+    lines = command_lines(results, ServiceNames(args.container_service, args.image_service, args.vmware_service))
+    if not args.submit:
+        print("\n".join(lines))
+        return 0
+    path = Path(args.command_file) if args.command_file else cfg.fleet.command_file
+    try:
+        written = submit(path, lines, allow_regular_file=args.allow_regular_file)
+    except SubmitError as exc:
+        print(f"pollerfleet: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"sweep: {len(hosts)} hosts, {len(lines)} results ({written} bytes) submitted to {path} "
+        f"in {time.monotonic() - start:.1f} s"
+    )
+    return 0
+
+
+def _sweep_options(p: argparse.ArgumentParser) -> None:
+    from .containers import add_threshold_options
+    from .imagecheck import add_options
+    from .plugin import positive_float
+
+    p.add_argument("--host", action="append", metavar="HOST", help="only this inventory host (repeatable)")
+    p.add_argument("--group", metavar="GROUP", help="another inventory group than [fleet] group")
+    p.add_argument(
+        "-t",
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="per Docker call of a host (default: %(default)s)",
+    )
+    p.add_argument("--workers", type=int, default=50, help="hosts asked at once (default: %(default)s)")
+    p.add_argument("--warning-latency", type=range_arg, default="", metavar="RANGE")
+    p.add_argument("--critical-latency", type=range_arg, default="", metavar="RANGE")
+    p.add_argument("--vmware-name", default="centreon-vmware", metavar="CONTAINER")
+    p.add_argument("--vmware-config-path", default="", metavar="PATH")
+    add_options(p, range_arg)
+    add_threshold_options(p, range_arg)
+
+
+def _stale_result(args: argparse.Namespace) -> int:
+    print("UNKNOWN - no result from pollerfleet sweep within the freshness threshold (is its cron job running?)")
+    return 3
+
+
 def _breaker(args: argparse.Namespace) -> int:
     from .jenkins_api import JenkinsError
     from .redeploy import Redeployer
@@ -181,6 +280,25 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--wait", action="store_true", help="follow the build to its result")
     rb.add_argument("--wait-timeout", type=float, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
     rb.set_defaults(func=_rebuild)
+
+    st = sub.add_parser("status", help="the whole fleet at a glance: daemon, engine, image, vmware per host")
+    _sweep_options(st)
+    st.add_argument("--json", action="store_true", help="JSON for machines")
+    st.add_argument("--no-colour", action="store_true", help="no state colours on a terminal")
+    st.set_defaults(func=_status)
+
+    sw = sub.add_parser("sweep", help="evaluate the fleet and hand the results to the engine as passive checks")
+    _sweep_options(sw)
+    sw.add_argument("--submit", action="store_true", help="write to the engine's command file (else print)")
+    sw.add_argument("--command-file", metavar="PATH", help="default: [fleet] command_file")
+    sw.add_argument("--allow-regular-file", action="store_true", help="write even if it is not a FIFO")
+    sw.add_argument("--container-service", default="Poller container", metavar="NAME")
+    sw.add_argument("--image-service", default="Poller image", metavar="NAME")
+    sw.add_argument("--vmware-service", default="Poller vmware", metavar="NAME")
+    sw.set_defaults(func=_sweep)
+
+    sr = sub.add_parser("stale-result", help="the freshness command of the passive services: UNKNOWN, exit 3")
+    sr.set_defaults(func=_stale_result)
 
     br = sub.add_parser("breaker", help="show or reset the circuit breaker of automatic redeploys")
     br.add_argument("action", choices=("status", "reset"))

@@ -77,6 +77,7 @@ class FleetSettings:
     group: str = "pollers"
     state_dir: Path = Path("/var/lib/pollerfleet")
     audit_log: Path = Path("/var/log/pollerfleet/audit.log")
+    command_file: Path = Path("/var/lib/centreon-engine/rw/centengine.cmd")  # where sweep --submit writes
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,11 @@ from .versions import Policy
 DAY = 86400
 
 
+def engine_name(host: PollerHost, default: str = "centreon-engine") -> str:
+    """The engine container's name on HOST: the Ansible role's own variable when the inventory sets it."""
+    return str(host.vars.get("centreon_poller_engine_name") or default)
+
+
 def endpoint(host: PollerHost, cfg: Config, timeout: Optional[float] = None) -> Endpoint:
     """The Docker endpoint of an inventory host: ``poller_docker_url`` if set, else
     tcp://ADDRESS:PORT with the fleet's TLS settings (``poller_docker_tls_dir`` per host)."""
@@ -64,11 +69,12 @@ class ImageJudge:
 
     def freshness(self, host: PollerHost) -> Freshness:
         """Raises DockerError, RegistryError, ConfigError, UsageError with one-line reasons."""
+        name = engine_name(host, self.rules.container)
         with DockerClient(endpoint(host, self.cfg)) as client:
             try:
-                running = running_image(client, self.rules.container)
+                running = running_image(client, name)
             except NotFound:
-                raise DockerError(f"container {self.rules.container} not found") from None
+                raise DockerError(f"container {name} not found") from None
         settings = self.registry_settings(running.reference.registry)
         base = registry_base(settings)
         repository = running.reference.repository  # as check_poller_image does by default

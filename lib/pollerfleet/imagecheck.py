@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -122,8 +124,15 @@ def registry_settings(cfg: Config, registry_url: Optional[str], running_registry
 class ImageResource(nagiosplugin.Resource):
     """The image a poller's container runs, against the newest one in the private registry."""
 
-    def __init__(self, client: DockerClient, cfg: Config, args: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        client: DockerClient,
+        cfg: Config,
+        args: argparse.Namespace,
+        lock_for: Optional[Callable[[str], threading.Lock]] = None,
+    ) -> None:
         self.client, self.cfg, self.args = client, cfg, args
+        self.lock_for = lock_for  # a fleet sweep asks the registry once per repository, not once per host
         self.verdict: Optional[Freshness] = None
 
     @property
@@ -147,10 +156,12 @@ class ImageResource(nagiosplugin.Resource):
         repository = a.repository or running.reference.repository
         ttl = a.cache_ttl if a.cache_ttl is not None else settings.cache_ttl
         cache = None if a.no_cache or ttl <= 0 else RegistryCache(Path(settings.cache_dir), ttl)
+        lock = self.lock_for(f"{base}|{repository}") if self.lock_for else contextlib.nullcontext()
         try:
-            view = registry_view(
-                lambda: RegistryClient(settings), base, repository, policy, cache, running.reference.tag
-            )
+            with lock:
+                view = registry_view(
+                    lambda: RegistryClient(settings), base, repository, policy, cache, running.reference.tag
+                )
         except RegistryError as exc:
             raise nagiosplugin.CheckError(str(exc)) from None
         if view.newest is None:

@@ -1,0 +1,265 @@
+"""The whole fleet from one process: every inventory host evaluated concurrently with exactly the
+plugins' own Resources, Contexts and Summaries (in-process, no subprocess per check), one
+registry cache for all, and the results for people (a table), machines (JSON) or the monitoring
+engine (passive check results through its external command file).
+
+One slow or hung host never stalls the rest: a bounded thread pool, a per-host timeout on every
+Docker call, and a host whose daemon does not answer is not asked again for its services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import nagiosplugin
+
+from . import imagecheck
+from .config import Config
+from .containers import ContainerContext, ContainerResource, ContainerSummary, threshold_contexts
+from .daemon import DaemonContext, DaemonResource, DaemonSummary
+from .docker_api import DockerClient, UsageError
+from .fleet import endpoint, engine_name
+from .inventory import PollerHost
+from .vmware import VmwareContext, VmwareResource, VmwareSummary
+
+STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+SERVICES = ("container", "image", "vmware")
+
+
+@dataclass(frozen=True)
+class ServiceNames:
+    """The Centreon service descriptions the results are submitted as."""
+
+    container: str = "Poller container"
+    image: str = "Poller image"
+    vmware: str = "Poller vmware"
+
+
+@dataclass
+class Outcome:
+    """One check's result: the exit code and the plugin's status line (with perfdata)."""
+
+    code: int
+    line: str
+
+    @property
+    def state(self) -> str:
+        return STATES[self.code]
+
+
+@dataclass
+class HostResult:
+    host: str
+    daemon: Outcome
+    services: dict[str, Outcome] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def worst_code(codes: Iterable[int]) -> int:
+    """CRITICAL > WARNING > UNKNOWN > OK, as the Monitoring Plugins rank states."""
+    rank = {0: 0, 3: 1, 1: 2, 2: 3}
+    return max(codes, key=lambda c: rank.get(c, 1), default=0)
+
+
+def _run(check: nagiosplugin.Check, label: str) -> Outcome:
+    """Evaluate a Check in-process and format its line as the plugin prints it."""
+    check()
+    perf = " ".join(check.perfdata)
+    line = f"{label} {str(check.state).upper()} - {check.summary_str}" + (f" | {perf}" if perf else "")
+    return Outcome(check.exitcode, line)
+
+
+class Sweeper:
+    """Evaluates hosts; thread-safe; shares the registry cache and one lock per repository."""
+
+    def __init__(self, cfg: Config, args: argparse.Namespace) -> None:
+        self.cfg = cfg
+        self.args = args
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def registry_lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def host(self, h: PollerHost) -> HostResult:
+        start = time.monotonic()
+        try:
+            ep = endpoint(h, self.cfg, timeout=self.args.timeout)
+        except UsageError as exc:
+            down = Outcome(3, f"DOCKER UNKNOWN - {exc}")
+            return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {exc}") for s in SERVICES})
+        with DockerClient(ep) as client:
+            daemon = _run(
+                nagiosplugin.Check(
+                    DaemonResource(client),
+                    DaemonContext(),
+                    nagiosplugin.ScalarContext(
+                        "latency", self.args.warning_latency or None, self.args.critical_latency or None
+                    ),
+                    DaemonSummary(),
+                ),
+                "DOCKER",
+            )
+            result = HostResult(h.name, daemon)
+            if daemon.code == 3:  # the daemon does not answer: its services are not asked again
+                reason = daemon.line.split(" - ", 1)[-1]
+                result.services = {s: Outcome(3, f"{s.upper()} UNKNOWN - {reason}") for s in SERVICES}
+            else:
+                result.services = self._services(client, h)
+        result.seconds = time.monotonic() - start
+        return result
+
+    def _services(self, client: DockerClient, h: PollerHost) -> dict[str, Outcome]:
+        a = self.args
+        engine = engine_name(h, a.name)
+        image = argparse.Namespace(**{**vars(a), "name": engine})
+        vm = argparse.Namespace(
+            **{
+                **vars(a),
+                "name": str(h.vars.get("centreon_poller_vmware_name") or a.vmware_name),
+                "engine": engine,
+                "network": "",
+                "expect": "present" if h.vmware_enabled else "absent",
+                "config_path": a.vmware_config_path,
+            }
+        )
+        container = nagiosplugin.Check(
+            ContainerResource(client, engine), ContainerContext(), *threshold_contexts(a), ContainerSummary()
+        )
+        image_check = nagiosplugin.Check(
+            imagecheck.ImageResource(client, self.cfg, image, self.registry_lock),
+            *imagecheck.contexts(image),
+            imagecheck.ImageSummary(),
+        )
+        vmware = nagiosplugin.Check(
+            VmwareResource(client, vm), VmwareContext(), *threshold_contexts(vm), VmwareSummary()
+        )
+        return {
+            "container": _run(container, "CONTAINER"),
+            "image": _run(image_check, "IMAGE"),
+            "vmware": _run(vmware, "VMWARE"),
+        }
+
+    def sweep(self, hosts: list[PollerHost], progress: Optional[Callable[[int, int], None]] = None) -> list[HostResult]:
+        results: list[HostResult] = []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.args.workers, len(hosts) or 1))) as pool:
+            futures = {pool.submit(self.host, h): h for h in hosts}
+            for n, fut in enumerate(as_completed(futures), 1):
+                h = futures[fut]
+                try:
+                    results.append(fut.result())
+                except Exception as exc:  # noqa: BLE001 - one host's surprise must not end the sweep
+                    bad = Outcome(3, f"DOCKER UNKNOWN - internal error: {type(exc).__name__}: {exc}")
+                    results.append(HostResult(h.name, bad, {s: bad for s in SERVICES}))
+                if progress:
+                    progress(n, len(hosts))
+        return sorted(results, key=lambda r: r.host)
+
+
+# -- the engine's external command file -------------------------------------------------------------
+class SubmitError(Exception):
+    """The results could not be handed to the engine; str() says why."""
+
+
+def command_lines(results: list[HostResult], names: ServiceNames, now: Optional[int] = None) -> list[str]:
+    """PROCESS_HOST_CHECK_RESULT / PROCESS_SERVICE_CHECK_RESULT lines, one per host and service."""
+    t = int(now if now is not None else time.time())
+
+    def clean(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+    lines = []
+    for r in results:
+        # host checks know UP(0) and DOWN(1): a daemon that does not answer is a host that is down
+        host_code = 0 if r.daemon.code in (0, 1) else 1
+        lines.append(f"[{t}] PROCESS_HOST_CHECK_RESULT;{r.host};{host_code};{clean(r.daemon.line)}")
+        for service, outcome in r.services.items():
+            lines.append(
+                f"[{t}] PROCESS_SERVICE_CHECK_RESULT;{r.host};{getattr(names, service)};{outcome.code};"
+                f"{clean(outcome.line)}"
+            )
+    return lines
+
+
+def submit(
+    path: Path, lines: list[str], allow_regular_file: bool = False, batch: int = 500, timeout: float = 10.0
+) -> int:
+    """Write LINES to the engine's command file, one write per batch of lines; return bytes written.
+
+    The file must be a FIFO (the engine's command pipe) unless ALLOW_REGULAR_FILE. It is opened
+    without blocking: with no engine reading, the pipe refuses (ENXIO) instead of hanging forever.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SubmitError(f"the engine's command file {path} does not exist (is the engine running?)") from None
+    if not stat.S_ISFIFO(st.st_mode) and not allow_regular_file:
+        raise SubmitError(f"{path} is not a FIFO: not the engine's command pipe (--allow-regular-file to write anyway)")
+    flags = os.O_WRONLY | os.O_NONBLOCK | (0 if stat.S_ISFIFO(st.st_mode) else os.O_APPEND)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == 6:  # ENXIO: a FIFO nobody reads
+            raise SubmitError(f"no engine reads {path} (the pipe has no reader)") from None
+        raise SubmitError(f"cannot open {path}: {exc.strerror}") from None
+    written = 0
+    try:
+        for i in range(0, len(lines), batch):
+            data = ("\n".join(lines[i : i + batch]) + "\n").encode()
+            deadline = time.monotonic() + timeout
+            view = memoryview(data)
+            while view:
+                try:
+                    n = os.write(fd, view)
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SubmitError(f"the engine did not read {path} within {timeout:g} s") from None
+                    time.sleep(0.01)
+                    continue
+                written += n
+                view = view[n:]
+    finally:
+        os.close(fd)
+    return written
+
+
+# -- for people ------------------------------------------------------------------------------------
+COLOURS = {"OK": "\033[32m", "WARNING": "\033[33m", "CRITICAL": "\033[31m", "UNKNOWN": "\033[35m"}
+
+
+def table(results: list[HostResult], colour: bool) -> str:
+    def cell(o: Outcome, width: int) -> str:
+        text = o.state.ljust(width)
+        return f"{COLOURS[o.state]}{text}\033[0m" if colour else text
+
+    rows = [f"{'HOST':<24}{'DOCKER':<10}{'CONTAINER':<11}{'IMAGE':<10}{'VMWARE':<10}DETAIL"]
+    for r in results:
+        problems = [o.line.split(" - ", 1)[-1].split(" | ")[0] for o in (r.daemon, *r.services.values()) if o.code]
+        rows.append(
+            f"{r.host:<24}{cell(r.daemon, 10)}{cell(r.services['container'], 11)}"
+            f"{cell(r.services['image'], 10)}{cell(r.services['vmware'], 10)}{'; '.join(problems)[:120]}"
+        )
+    return "\n".join(rows)
+
+
+def to_json(results: list[HostResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "host": r.host,
+            "state": STATES[worst_code([r.daemon.code, *(o.code for o in r.services.values())])],
+            "seconds": round(r.seconds, 3),
+            "docker": vars(r.daemon),
+            "services": {k: vars(v) for k, v in r.services.items()},
+        }
+        for r in results
+    ]

@@ -1,0 +1,248 @@
+"""pollerfleet status / sweep: the whole fleet from one process, against the real daemon and
+registry, compared with what the individual plugins say; --submit to a real nagios4."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.engine import Engine
+from tests.helpers import Docker, run_plugin
+from tests.registry_tools import build_and_push
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.sweep]
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Fleet:
+    cfg: Path
+    docker: Docker
+    hosts: dict[str, dict[str, object]]
+
+    def pollerfleet(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pollerfleet", "--config", str(self.cfg), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def hanging() -> Iterator[int]:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=loop, daemon=True).start()
+    yield srv.getsockname()[1]
+    stop.set()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def fleet(docker: Docker, registry: str, tmp_path_factory: pytest.TempPathFactory, hanging: int) -> Fleet:
+    tmp = tmp_path_factory.mktemp("sweep")
+    repo = f"{registry}/{docker.prefix.rstrip('-')}/sweep-engine"
+    build_and_push(docker, f"{repo}:19.04.1", "19.04.1", nonce="s1")
+    build_and_push(docker, f"{repo}:19.04.5", "19.04.5", nonce="s5")
+    net = docker.name("sweep-net")
+    docker("network", "create", "--internal", net)
+    fresh = docker.run("sw-fresh-engine", image=f"{repo}:19.04.5")
+    stale = docker.run("sw-stale-engine", image=f"{repo}:19.04.1")
+    vm_engine = docker.run("sw-vm-engine", image=f"{repo}:19.04.5", network=net)
+    docker.run("sw-vm-vmware", cmd=("sh", "-c", "exit 3"), network=net)  # the connector died
+    hosts: dict[str, dict[str, object]] = {
+        "poller-fresh": {"poller_docker_url": docker.host, "centreon_poller_engine_name": fresh},
+        "poller-stale": {"poller_docker_url": docker.host, "centreon_poller_engine_name": stale},
+        "poller-vmdown": {
+            "poller_docker_url": docker.host,
+            "centreon_poller_engine_name": vm_engine,
+            "poller_vmware_enabled": True,
+            "centreon_poller_vmware_name": docker.name("sw-vm-vmware"),
+        },
+        "poller-gone": {"poller_docker_url": f"unix://{tmp}/nowhere.sock"},
+        "poller-hung": {"poller_docker_url": f"tcp://127.0.0.1:{hanging}"},
+    }
+    inv = tmp / "inventory.json"
+    inv.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": hosts}}}}))
+    cfg = tmp / "fleet.toml"
+    cfg.write_text(
+        f'[docker]\ntls = false\n[registry]\nurl = "http://{registry}"\nallow_http = true\n'
+        f'cache_dir = "{tmp / "cache"}"\n[fleet]\ninventory = "{inv}"\n'
+    )
+    return Fleet(cfg, docker, hosts)
+
+
+def plugin_codes(fleet: Fleet, host: str) -> dict[str, int]:
+    """What the individual plugins say for HOST (the reference the sweep must match)."""
+    v = fleet.hosts[host]
+    url = str(v["poller_docker_url"])
+    base = ["--docker-url", url, "--no-tls", "--config", str(fleet.cfg), "-t", "2"]
+    engine = str(v.get("centreon_poller_engine_name", "centreon-engine"))
+    return {
+        "docker": run_plugin("check_docker_host", *base).rc,
+        "container": run_plugin("check_poller_container", *base, "-n", engine).rc,
+        "image": run_plugin("check_poller_image", *base, "-n", engine).rc,
+        "vmware": run_plugin(
+            "check_poller_vmware",
+            *base,
+            "--engine",
+            engine,
+            "-n",
+            str(v.get("centreon_poller_vmware_name", "centreon-vmware")),
+            "--expect",
+            "present" if v.get("poller_vmware_enabled") else "absent",
+        ).rc,
+    }
+
+
+def test_status_json_matches_the_plugins(fleet: Fleet) -> None:
+    r = fleet.pollerfleet("status", "--json", "-t", "2")
+    assert r.returncode == 2, r.stdout + r.stderr  # worst state: CRITICAL
+    doc = {h["host"]: h for h in json.loads(r.stdout)}
+    assert sorted(doc) == sorted(fleet.hosts)
+    codes = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
+    for host in fleet.hosts:
+        got = {"docker": doc[host]["docker"]["code"], **{k: v["code"] for k, v in doc[host]["services"].items()}}
+        assert got == plugin_codes(fleet, host), (host, doc[host])
+    assert doc["poller-fresh"]["state"] == "OK"
+    assert doc["poller-stale"]["services"]["image"]["line"].startswith("IMAGE WARNING - ")
+    assert "runs 19.04.1, newest 19.04.5" in doc["poller-stale"]["services"]["image"]["line"]
+    assert doc["poller-vmdown"]["services"]["vmware"]["line"].startswith("VMWARE CRITICAL - ")
+    assert doc["poller-gone"]["docker"]["line"].startswith("DOCKER UNKNOWN - no Docker socket at ")
+    assert doc["poller-hung"]["docker"]["line"] == (
+        f"DOCKER UNKNOWN - docker at {fleet.hosts['poller-hung']['poller_docker_url']} did not answer within 2 s"
+    )
+    assert codes[doc["poller-hung"]["state"]] == 3
+
+
+def test_a_hung_host_does_not_delay_the_others(fleet: Fleet) -> None:
+    r = fleet.pollerfleet("status", "--json", "-t", "3")
+    doc = {h["host"]: h for h in json.loads(r.stdout)}
+    assert doc["poller-hung"]["seconds"] >= 3  # it waited for its own timeout ...
+    for host in ("poller-fresh", "poller-stale", "poller-vmdown"):
+        assert doc[host]["seconds"] < doc["poller-hung"]["seconds"], doc  # ... while the others did not wait for it
+
+
+def test_status_table_and_filters(fleet: Fleet) -> None:
+    r = fleet.pollerfleet("status", "--host", "poller-fresh", "--host", "poller-stale")
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["HOST", "DOCKER", "CONTAINER", "IMAGE", "VMWARE", "DETAIL"]
+    assert lines[1].split()[:5] == ["poller-fresh", "OK", "OK", "OK", "OK"]
+    assert lines[2].split()[:5] == ["poller-stale", "OK", "OK", "WARNING", "OK"]
+    assert "\033[" not in r.stdout  # no colours when stdout is not a terminal
+    assert r.returncode == 1
+    r = fleet.pollerfleet("status", "--host", "nope")
+    assert r.returncode != 0 and "not in the inventory: nope" in r.stderr
+
+
+def test_sweep_prints_command_lines(fleet: Fleet) -> None:
+    r = fleet.pollerfleet("sweep", "--host", "poller-stale", "-t", "2")
+    lines = r.stdout.splitlines()
+    assert len(lines) == 4
+    assert lines[0].split("] ", 1)[1].startswith("PROCESS_HOST_CHECK_RESULT;poller-stale;0;DOCKER OK - ")
+    assert (
+        lines[2]
+        .split("] ", 1)[1]
+        .startswith("PROCESS_SERVICE_CHECK_RESULT;poller-stale;Poller image;1;IMAGE WARNING - ")
+    )
+
+
+def test_submit_refuses_what_is_not_a_pipe(fleet: Fleet, tmp_path: Path) -> None:
+    regular = tmp_path / "cmd"
+    regular.write_text("")
+    r = fleet.pollerfleet("sweep", "--submit", "--command-file", str(regular), "--host", "poller-fresh")
+    assert r.returncode == 1 and "is not a FIFO" in r.stderr
+    r = fleet.pollerfleet(
+        "sweep", "--submit", "--command-file", str(regular), "--allow-regular-file", "--host", "poller-fresh"
+    )
+    assert r.returncode == 0 and regular.read_text().count("\n") == 4
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = fleet.pollerfleet("sweep", "--submit", "--command-file", str(fifo), "--host", "poller-fresh", timeout=30)
+    assert r.returncode == 1 and "no engine reads" in r.stderr  # no reader: refused at once, never blocks
+
+
+def passive_objects(hosts: list[str]) -> str:
+    def define(kind: str, **fields: object) -> str:
+        return f"define {kind} {{\n" + "".join(f"    {k} {v}\n" for k, v in fields.items()) + "}\n"
+
+    days = {d: "00:00-24:00" for d in ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")}
+    out = [
+        (Path(__file__).resolve().parents[2] / "commands" / "pollerfleet-objects.cfg").read_text(),
+        define("timeperiod", timeperiod_name="24x7", alias="always", **days),
+        define("command", command_name="nothing", command_line="/bin/true"),
+        define(
+            "contact",
+            contact_name="nobody",
+            host_notifications_enabled=0,
+            service_notifications_enabled=0,
+            host_notification_period="24x7",
+            service_notification_period="24x7",
+            host_notification_options="n",
+            service_notification_options="n",
+            host_notification_commands="nothing",
+            service_notification_commands="nothing",
+        ),
+    ]
+    common = {"check_period": "24x7", "notification_period": "24x7", "contacts": "nobody"}
+    for h in hosts:
+        out.append(define("host", use="pf-docker-host-passive", host_name=h, address="127.0.0.1", **common))
+        for svc, tpl in (
+            ("Poller container", "pf-poller-container-passive"),
+            ("Poller image", "pf-poller-image-passive"),
+            ("Poller vmware", "pf-poller-vmware-passive"),
+        ):
+            out.append(define("service", use=tpl, host_name=h, service_description=f"'{svc}'".strip("'"), **common))
+    return "\n".join(out)
+
+
+@pytest.mark.slow
+def test_submit_to_a_real_engine(fleet: Fleet, tmp_path: Path) -> None:
+    hosts = ["poller-fresh", "poller-stale", "poller-vmdown"]
+    engine = Engine(tmp_path / "engine", passive_objects(hosts), resources={"USER1": str(BIN)}).start()
+    try:
+        args = ["sweep", "--submit", "--command-file", str(engine.command_file), "-t", "2"]
+        r = fleet.pollerfleet(*args, *[x for h in hosts for x in ("--host", h)])
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.startswith("sweep: 3 hosts, 12 results (")
+        engine.wait(
+            lambda: all(engine.service(h, "Poller image").get("has_been_checked") == "1" for h in hosts),
+            30,
+            "the passive results",
+        )
+        assert engine.service("poller-fresh", "Poller image")["current_state"] == "0"
+        stale = engine.service("poller-stale", "Poller image")
+        assert stale["current_state"] == "1" and "runs 19.04.1, newest 19.04.5" in stale["plugin_output"]
+        assert engine.service("poller-vmdown", "Poller vmware")["current_state"] == "2"
+        assert engine.host("poller-fresh")["current_state"] == "0"
+        assert "restarts=0c" in engine.service("poller-fresh", "Poller container")["performance_data"]
+    finally:
+        engine.stop()
+        time.sleep(0.1)

@@ -26,16 +26,17 @@ demo-stop:
 	bash demo/demo.sh stop
 
 lint: venv
-	$(VENV)/bin/ruff check lib plugins tests commands benchmarks
-	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks
+	$(VENV)/bin/ruff check lib plugins tests commands benchmarks images
+	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks images
 	$(VENV)/bin/mypy lib/
 	shellcheck $(SHELL_SCRIPTS)
 	cd ansible && ../$(VENV)/bin/ansible-lint --offline --profile production
+	$(VENV)/bin/hadolint $(shell git ls-files '*Dockerfile*' 2>/dev/null)
 
 
 format: venv
-	$(VENV)/bin/ruff format lib plugins tests commands benchmarks
-	$(VENV)/bin/ruff check --fix lib plugins tests commands benchmarks
+	$(VENV)/bin/ruff format lib plugins tests commands benchmarks images
+	$(VENV)/bin/ruff check --fix lib plugins tests commands benchmarks images
 
 test: deps venv lint
 	$(PY) -m pytest

@@ -67,6 +67,14 @@ def auth_registry() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def sshd() -> dict[str, str]:
+    """The plain sshd on 127.0.0.1 (tests/env/sshd.sh): port, and the directory with its keys."""
+    subprocess.run(["bash", str(ENV_SCRIPTS / "sshd.sh"), "start"], check=True, timeout=60)
+    out = subprocess.run(["bash", str(ENV_SCRIPTS / "sshd.sh"), "env"], check=True, capture_output=True, text=True)
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+@pytest.fixture(scope="session")
 def registry() -> str:
     """The plain private registry (host:port on 127.0.0.1) the test daemon pushes to."""
     subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "start"], check=True, timeout=60)

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Build a poller image, tag it REGISTRY/REPOSITORY:VERSION-BUILD, :VERSION (and :latest), push it,
+# and print the pushed digest. Versions come from ./versions; the same names in the environment win
+# (the Jenkins job passes CENTREON_ENGINE_VERSION).
+#
+#   build.sh --registry registry.example.com:5000 [--repository centreon/centreon-engine]
+#            [--version 19.04.5] [--build N] [--latest] [--context DIR] [--no-push] [--dry-run]
+#
+# --build defaults to $BUILD_NUMBER (Jenkins), else 1. An existing VERSION-BUILD tag is never
+# overwritten. DOCKER_HOST selects the daemon; DOCKER_BUILD_ARGS adds options to `docker build`
+# (e.g. "--network none"); REGISTRY_URL is the registry API base (default https://REGISTRY).
+set -Eeuo pipefail
+cd "$(dirname "$0")"
+
+die() { printf 'build.sh: %s\n' "$*" >&2; exit "${2:-1}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+
+DOCKER=${DOCKER:-docker}
+context=centreon-engine
+registry=${REGISTRY:-}
+repository=${REPOSITORY:-centreon/centreon-engine}
+build=${BUILD_NUMBER:-1}
+version_arg=""
+latest=false
+push=true
+dry_run=false
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --registry) registry=${2:?--registry needs a value}; shift 2 ;;
+    --repository) repository=${2:?--repository needs a value}; shift 2 ;;
+    --version) version_arg=${2:?--version needs a value}; shift 2 ;;
+    --build) build=${2:?--build needs a value}; shift 2 ;;
+    --context) context=${2:?--context needs a value}; shift 2 ;;
+    --latest) latest=true; shift ;;
+    --no-push) push=false; shift ;;
+    --dry-run) dry_run=true; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option $1 (see --help)" 64 ;;
+  esac
+done
+
+# versions: KEY=value lines; the environment (or --version) wins
+declare -A v=()
+while IFS='=' read -r key value; do
+  case "$key" in ''|'#'*) continue ;; esac
+  [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] || die "versions: bad key '$key'"
+  v[$key]=${!key:-$value}
+done <versions
+[ -n "$version_arg" ] && v[CENTREON_ENGINE_VERSION]=$version_arg
+version=${v[CENTREON_ENGINE_VERSION]:-}
+
+[[ "$version" =~ ^[0-9]+(\.[0-9]+){1,3}$ ]] || die "CENTREON_ENGINE_VERSION '$version' is not a version like 19.04.5" 64
+[[ "$build" =~ ^[0-9]+$ ]] || die "build number '$build' is not a number" 64
+[ -n "$registry" ] || die "no registry: give --registry HOST[:PORT] or set REGISTRY" 64
+[[ "$registry" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]] || die "registry '$registry' is not HOST[:PORT]" 64
+[[ "$repository" =~ ^[a-z0-9]+([._/-][a-z0-9]+)*$ ]] || die "repository '$repository' is not a valid name" 64
+[ -f "$context/Dockerfile" ] || die "no Dockerfile in $context" 64
+
+image="$registry/$repository"
+full="$image:$version-$build"
+tags=("$full" "$image:$version")
+$latest && tags+=("$image:latest")
+api=${REGISTRY_URL:-https://$registry}
+
+run() { # the command line and its output go to stderr; stdout carries only the result
+  printf '+ %s\n' "$*" >&2
+  $dry_run || "$@" >&2
+}
+
+# never overwrite VERSION-BUILD: ask the registry first
+code=$(curl -sS -o /dev/null -w '%{http_code}' -I \
+  -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+  "$api/v2/$repository/manifests/$version-$build") || code=000
+case "$code" in
+  200) die "$full already exists in the registry: refusing to overwrite it (use another --build)" 3 ;;
+  404) ;;
+  401|403) $push && die "the registry refused to say whether $full exists (HTTP $code): log in first" 1 ;;
+  *) $push && die "cannot ask the registry $api whether $full exists (HTTP $code)" 1 ;;
+esac
+
+build_args=()
+for key in "${!v[@]}"; do
+  build_args+=(--build-arg "$key=${v[$key]}")
+done
+build_args+=(--build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+build_args+=(--build-arg "VCS_REF=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)")
+extra=()
+if [ -n "${DOCKER_BUILD_ARGS:-}" ]; then
+  read -r -a extra <<<"$DOCKER_BUILD_ARGS"
+fi
+
+run "$DOCKER" build "${extra[@]}" "${build_args[@]}" -t "$full" "$context"
+for tag in "${tags[@]:1}"; do
+  run "$DOCKER" tag "$full" "$tag"
+done
+$push || { echo "built $full (not pushed)"; exit 0; }
+
+digest=""
+for tag in "${tags[@]}"; do
+  printf '+ %s push %s\n' "$DOCKER" "$tag" >&2
+  out=""
+  $dry_run || out=$("$DOCKER" push "$tag") || die "push of $tag failed"
+  printf '%s\n' "$out" >&2
+  [ "$tag" = "$full" ] && digest=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$out" | tail -n 1)
+done
+$dry_run && { echo "dry run: nothing built or pushed"; exit 0; }
+[ -n "$digest" ] || die "the registry did not report a digest for $full"
+echo "pushed $full@$digest"

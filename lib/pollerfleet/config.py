@@ -37,6 +37,7 @@ class DockerSettings:
     tls_dir: Optional[Path] = None
     timeout: float = 10.0
     api_version: str = ""  # "" = the daemon's own version, no negotiation round trip
+    ssh_config: Optional[Path] = None  # ssh -F file for ssh:// Docker URLs (keys, known_hosts, user)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -68,6 +69,7 @@ class Endpoint:
     tls: Optional[TLSFiles] = None
     timeout: float = 10.0
     api_version: str = ""
+    ssh_config: Optional[Path] = None
 
     @property
     def scheme(self) -> str:
@@ -85,6 +87,7 @@ def endpoint_for(
     port: int = DEFAULT_PORT,
     timeout: float = 10.0,
     api_version: str = "",
+    ssh_config: Optional[Path] = None,
 ) -> Endpoint:
     """Build the endpoint from ``-H``/``--docker-url``/``--tls-dir``/``--no-tls``.
 
@@ -114,7 +117,7 @@ def endpoint_for(
     if scheme == "ssh":
         if not parsed.hostname:
             raise UsageError(f"Docker URL {url!r} names no host")
-        return Endpoint(url, None, timeout, api_version)
+        return Endpoint(url, None, timeout, api_version, ssh_config)
     try:
         if not parsed.hostname or parsed.port is None:
             raise ValueError
@@ -169,7 +172,9 @@ class _PipeSocket:
         self._stdin.flush()
 
     def makefile(self, mode: str, *args: Any, **kwargs: Any) -> Any:
-        return self._stdout
+        # http.client closes the file of each response: hand it its own descriptor on the pipe
+        # (the daemon writes only in answer to a request, so nothing is read ahead and lost)
+        return os.fdopen(os.dup(self._stdout.fileno()), "rb")
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -178,9 +183,21 @@ class _PipeSocket:
 
 
 class _SSHConnection(http.client.HTTPConnection):
-    def __init__(self, target: str, port: Optional[int], timeout: float) -> None:
+    def __init__(self, target: str, port: Optional[int], timeout: float, config: Optional[Path] = None) -> None:
         super().__init__("localhost", timeout=timeout)
-        self._argv = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(timeout))}"]
+        self._argv = [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={max(1, int(timeout))}",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=2",
+        ]
+        if config is not None:
+            self._argv += ["-F", str(config)]
         if port:
             self._argv += ["-p", str(port)]
         self._argv += ["--", target, "docker", "system", "dial-stdio"]
@@ -267,7 +284,7 @@ class DockerClient:
             self._conn = _UnixConnection(parsed.path, ep.timeout)
         elif ep.scheme == "ssh":
             target = f"{parsed.username}@{parsed.hostname}" if parsed.username else parsed.hostname
-            self._conn = _SSHConnection(str(target), parsed.port, ep.timeout)
+            self._conn = _SSHConnection(str(target), parsed.port, ep.timeout, ep.ssh_config)
         elif ep.tls is not None:
             self._conn = http.client.HTTPSConnection(
                 str(parsed.hostname), parsed.port, timeout=ep.timeout, context=_tls_context(ep.tls)

@@ -38,6 +38,7 @@ def endpoint(host: PollerHost, cfg: Config, timeout: Optional[float] = None) -> 
         port=cfg.docker.port,
         timeout=timeout or cfg.docker.timeout,
         api_version=cfg.docker.api_version,
+        ssh_config=cfg.docker.ssh_config,
     )
 
 

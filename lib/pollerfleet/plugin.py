@@ -121,6 +121,7 @@ def docker_client(label: str, args: argparse.Namespace, cfg: config.Config) -> D
             port=cfg.docker.port,
             timeout=args.timeout,
             api_version=cfg.docker.api_version,
+            ssh_config=cfg.docker.ssh_config,
         )
     except UsageError as exc:
         unknown(label, str(exc))

@@ -23,6 +23,7 @@ setup() {
   [ -s "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
   [ -s "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519"
   [ -s "$dir/cut_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/cut_ed25519"
+  [ -s "$dir/docker_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/docker_ed25519"
   cat >"$dir/cut-transfer" <<'SH'
 #!/bin/sh
 # Serves rsync slowly and kills the server side after 2 s: a transfer cut mid-way.
@@ -35,6 +36,9 @@ SH
   {
     cat "$dir/id_ed25519.pub"
     printf 'command="%s",no-pty %s\n' "$dir/cut-transfer" "$(cat "$dir/cut_ed25519.pub")"
+    # ssh:// Docker URLs: this key reaches the test daemon's API through `docker system dial-stdio`
+    printf 'command="/usr/bin/docker -H unix://%s system dial-stdio",no-pty %s\n' \
+      "$PFT_STATE/plain/docker.sock" "$(cat "$dir/docker_ed25519.pub")"
   } >"$dir/authorized_keys"
   printf '[127.0.0.1]:%s %s\n' "$PFT_SSHD_PORT" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" >"$dir/known_hosts"
   cat >"$dir/sshd_config" <<CONF

@@ -125,7 +125,7 @@ def test_bad_config_is_unknown(plugin: str, tmp_path) -> None:  # type: ignore[n
     assert r.rc == 3
     assert r.out == (
         f"{label(plugin)} UNKNOWN - config file {cfg}: unknown key 'prot' in [docker] "
-        "(known: api_version, port, timeout, tls, tls_dir)\n"
+        "(known: api_version, port, ssh_config, timeout, tls, tls_dir)\n"
     )
 
 

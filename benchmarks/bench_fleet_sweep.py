@@ -30,15 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_docker import Replay  # noqa: E402
-from tests.helpers import Docker  # noqa: E402
+from tests.helpers import Docker, env_script  # noqa: E402
 from tests.registry_tools import build_and_push  # noqa: E402
 from tests.standins.gateway import Gateway  # noqa: E402
-
-
-def env_of(script: str, *args: str) -> dict[str, str]:
-    subprocess.run(["bash", str(ROOT / "tests/env" / script), *args], check=True, capture_output=True)
-    out = subprocess.run(["bash", str(ROOT / "tests/env" / script), "env"], check=True, capture_output=True, text=True)
-    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
 
 def measure(argv: list[str], stdout: int = subprocess.DEVNULL) -> tuple[float, float, float, int]:
@@ -90,10 +84,10 @@ def main() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    denv = env_of("dockerd.sh", "start")
+    denv = env_script("dockerd.sh", "start")
     sock = denv["PFT_DOCKER_SOCK"]
     subprocess.run(["bash", str(ROOT / "tests/env/busybox-image.sh"), f"unix://{sock}"], check=True)
-    reg = env_of("registry.sh", "start")["PFT_REGISTRY"]
+    reg = env_script("registry.sh", "start")["PFT_REGISTRY"]
     docker = Docker(f"unix://{sock}", denv["PFT_DOCKER_TCP"], "pfbench-")
     repo = f"{reg}/pfbench/fleet-engine"
     nonce = str(time.time())

@@ -21,15 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import Docker  # noqa: E402
+from tests.helpers import Docker, env_script  # noqa: E402
 from tests.registry_tools import build_and_push  # noqa: E402
 from tests.standins.gateway import Gateway  # noqa: E402
-
-
-def env_of(script: str, *args: str) -> dict[str, str]:
-    subprocess.run(["bash", str(ROOT / "tests/env" / script), *args], check=True, capture_output=True)
-    out = subprocess.run(["bash", str(ROOT / "tests/env" / script), "env"], check=True, capture_output=True, text=True)
-    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
 
 
 def series(argvs: list[list[str]], gw: Gateway) -> tuple[float, int, int]:
@@ -46,9 +40,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--hosts", type=int, default=60)
     args = p.parse_args()
-    denv = env_of("dockerd.sh", "start")
+    denv = env_script("dockerd.sh", "start")
     subprocess.run(["bash", str(ROOT / "tests/env/busybox-image.sh"), f"unix://{denv['PFT_DOCKER_SOCK']}"], check=True)
-    reg = env_of("registry.sh", "start")["PFT_REGISTRY"]
+    reg = env_script("registry.sh", "start")["PFT_REGISTRY"]
     docker = Docker(f"unix://{denv['PFT_DOCKER_SOCK']}", denv["PFT_DOCKER_TCP"], "pfbench-")
     build_and_push(docker, f"{reg}/pfbench/centreon-engine:19.04.5", "19.04.5", nonce=str(time.time()))
     gw = Gateway(f"http://{reg}")

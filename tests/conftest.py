@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BUSYBOX_IMAGE, ENV_SCRIPTS, Docker
-
-
-def _env_script(*args: str) -> dict[str, str]:
-    subprocess.run(["bash", str(ENV_SCRIPTS / "dockerd.sh"), *args], check=True, timeout=180)
-    out = subprocess.run(
-        ["bash", str(ENV_SCRIPTS / "dockerd.sh"), "env"], check=True, capture_output=True, text=True
-    ).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+from tests.helpers import BUSYBOX_IMAGE, ENV_SCRIPTS, Docker, env_script
 
 
 @pytest.fixture(scope="session")
 def docker_env() -> dict[str, str]:
     """The plain test daemon: unix socket and tcp://127.0.0.1:PORT without TLS."""
-    env = _env_script("start")
+    env = env_script("dockerd.sh", "start")
     subprocess.run(
         ["bash", str(ENV_SCRIPTS / "busybox-image.sh"), f"unix://{env['PFT_DOCKER_SOCK']}", BUSYBOX_IMAGE],
         check=True,
@@ -42,7 +36,7 @@ def docker(docker_env: dict[str, str]) -> Iterator[Docker]:
 @pytest.fixture(scope="session")
 def tls_env() -> dict[str, str]:
     """The TLS daemon (client certificates required) and the certificate directories."""
-    return _env_script("start-tls")
+    return env_script("dockerd.sh", "start-tls")
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +48,7 @@ def tls_dirs(tls_env: dict[str, str]) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def auth_registry() -> dict[str, str]:
     """The registry with htpasswd basic auth and TLS from its own CA: host:port, CA file, password."""
-    subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "start-auth"], check=True, timeout=60)
-    out = subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "env"], check=True, capture_output=True, text=True)
-    env = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    env = env_script("registry.sh", "start-auth")
     d = Path(env["PFT_REGISTRY_AUTH_DIR"])
     return {
         "address": env["PFT_REGISTRY_AUTH"],
@@ -69,14 +61,37 @@ def auth_registry() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def sshd() -> dict[str, str]:
     """The plain sshd on 127.0.0.1 (tests/env/sshd.sh): port, and the directory with its keys."""
-    subprocess.run(["bash", str(ENV_SCRIPTS / "sshd.sh"), "start"], check=True, timeout=60)
-    out = subprocess.run(["bash", str(ENV_SCRIPTS / "sshd.sh"), "env"], check=True, capture_output=True, text=True)
-    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    return env_script("sshd.sh", "start")
 
 
 @pytest.fixture(scope="session")
 def registry() -> str:
     """The plain private registry (host:port on 127.0.0.1) the test daemon pushes to."""
-    subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "start"], check=True, timeout=60)
-    out = subprocess.run(["bash", str(ENV_SCRIPTS / "registry.sh"), "env"], check=True, capture_output=True, text=True)
-    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)["PFT_REGISTRY"]
+    return env_script("registry.sh", "start")["PFT_REGISTRY"]
+
+
+@pytest.fixture(scope="session")
+def hanging_port() -> Iterator[int]:
+    """A listener on 127.0.0.1 that accepts connections and never answers (a hung daemon)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()

@@ -161,3 +161,37 @@ illegal_macro_output_chars=`~$&|'"<>
             time.sleep(0.25)
         tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
         raise AssertionError(f"timed out waiting for {what}; engine log tail:\n{tail}")
+
+
+def define(kind: str, **fields: object) -> str:
+    """One object definition in the engine's syntax."""
+    return f"define {kind} {{\n" + "".join(f"    {k} {v}\n" for k, v in fields.items()) + "}\n"
+
+
+COMMON = {"check_period": "24x7", "notification_period": "24x7", "contacts": "nobody"}
+
+
+def base_objects() -> str:
+    """The suite's commands and templates (commands/pollerfleet-objects.cfg) plus what every
+    config needs around them: a 24x7 time period and a contact that is never notified."""
+    days = {d: "00:00-24:00" for d in ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")}
+    root = Path(__file__).resolve().parent.parent
+    return "\n".join(
+        [
+            (root / "commands" / "pollerfleet-objects.cfg").read_text(),
+            define("timeperiod", timeperiod_name="24x7", alias="always", **days),
+            define("command", command_name="pf_notify_nothing", command_line="/bin/true"),
+            define(
+                "contact",
+                contact_name="nobody",
+                host_notifications_enabled=0,
+                service_notifications_enabled=0,
+                host_notification_period="24x7",
+                service_notification_period="24x7",
+                host_notification_options="n",
+                service_notification_options="n",
+                host_notification_commands="pf_notify_nothing",
+                service_notification_commands="pf_notify_nothing",
+            ),
+        ]
+    )

@@ -94,3 +94,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30, step: float = 0
             return
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+
+
+def env_script(script: str, *args: str) -> dict[str, str]:
+    """Run tests/env/SCRIPT ARGS (start what it starts, or reuse it); return what `SCRIPT env` prints."""
+    if args:
+        subprocess.run(["bash", str(ENV_SCRIPTS / script), *args], check=True, timeout=180)
+    out = subprocess.run(["bash", str(ENV_SCRIPTS / script), "env"], check=True, capture_output=True, text=True)
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)

@@ -29,18 +29,16 @@ def _load(args: argparse.Namespace) -> config.Config:
         raise SystemExit(f"pollerfleet: {exc}") from None
 
 
-def _redeploy(args: argparse.Namespace) -> int:
+def _report(r: Any, decision: Any, args: argparse.Namespace, **audit: object) -> int:
+    """Audit and print an operator's decision; with --wait, follow the build to its result."""
     from .follow import follow
     from .jenkins_api import JenkinsError
-    from .redeploy import Redeployer
 
-    r = Redeployer(_load(args))
-    decision = r.request(args.host, force=args.force, dry_run=args.dry_run, source="operator")
-    problem = r.log(decision, force=args.force, dry_run=args.dry_run)
+    problem = r.log(decision, dry_run=args.dry_run, **audit)
     print(decision.line)
     if problem:
         print(f"pollerfleet: warning: {problem}", file=sys.stderr)
-    if decision.action not in ("triggered", "would-trigger", "skipped"):
+    if decision.action in ("error", "refused", "deferred"):
         return 1
     if args.wait and decision.queue_id is not None:
         try:
@@ -50,6 +48,14 @@ def _redeploy(args: argparse.Namespace) -> int:
             return 1
         return 0 if build is not None and build.result == "SUCCESS" else 1
     return 0
+
+
+def _redeploy(args: argparse.Namespace) -> int:
+    from .redeploy import Redeployer
+
+    r = Redeployer(_load(args))
+    decision = r.request(args.host, force=args.force, dry_run=args.dry_run, source="operator")
+    return _report(r, decision, args, force=args.force)
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -85,26 +91,11 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from .follow import follow
-    from .jenkins_api import JenkinsError
     from .rebuild import Rebuilder
 
     r = Rebuilder(_load(args))
     decision = r.request(args.version or "", dry_run=args.dry_run, source="operator")
-    problem = r.log(decision, dry_run=args.dry_run)
-    print(decision.line)
-    if problem:
-        print(f"pollerfleet: warning: {problem}", file=sys.stderr)
-    if decision.action in ("error", "refused"):
-        return 1
-    if args.wait and decision.queue_id is not None:
-        try:
-            build = follow(r.jenkins, r.job, decision.queue_id, timeout=args.wait_timeout)
-        except JenkinsError as exc:
-            print(f"pollerfleet: {exc}", file=sys.stderr)
-            return 1
-        return 0 if build is not None and build.result == "SUCCESS" else 1
-    return 0
+    return _report(r, decision, args)
 
 
 def _sweep_hosts(args: argparse.Namespace, cfg: config.Config) -> list[Any]:

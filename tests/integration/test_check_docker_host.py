@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,33 +13,6 @@ from tests.helpers import Docker, run_plugin
 
 PLUGINS = ["check_poller_container", "check_docker_host"]
 LABELS = {"check_poller_container": "CONTAINER", "check_docker_host": "DOCKER"}
-
-
-@pytest.fixture(scope="module")
-def hanging_port() -> Iterator[int]:
-    """A listener on 127.0.0.1 that accepts connections and never answers."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    t.join()
-    for c in held:
-        c.close()
-    srv.close()
 
 
 @pytest.fixture(scope="module")

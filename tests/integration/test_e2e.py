@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine import Engine
+from tests.engine import COMMON, Engine, base_objects, define
 from tests.helpers import ROOT, Docker
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
@@ -37,31 +37,11 @@ class Timeline:
         print(line, flush=True)
 
 
-def define(kind: str, **fields: object) -> str:
-    return f"define {kind} {{\n" + "".join(f"    {k} {v}\n" for k, v in fields.items()) + "}\n"
-
-
 def objects(docker: Docker, cfg: Path, names: dict[str, str]) -> str:
-    base = (ROOT / "commands" / "pollerfleet-objects.cfg").read_text()
-    days = {d: "00:00-24:00" for d in ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")}
-    common = {"check_period": "24x7", "notification_period": "24x7", "contacts": "nobody", "notifications_enabled": 0}
+    common = {**COMMON, "notifications_enabled": 0}
     opts = f"--docker-url {docker.host} --config {cfg}"
     out = [
-        base,
-        define("timeperiod", timeperiod_name="24x7", alias="always", **days),
-        define("command", command_name="pf_notify_nothing", command_line="/bin/true"),
-        define(
-            "contact",
-            contact_name="nobody",
-            host_notifications_enabled=0,
-            service_notifications_enabled=0,
-            host_notification_period="24x7",
-            service_notification_period="24x7",
-            host_notification_options="n",
-            service_notification_options="n",
-            host_notification_commands="pf_notify_nothing",
-            service_notification_commands="pf_notify_nothing",
-        ),
+        base_objects(),
         define(
             "host",
             use="pf-docker-host",

@@ -4,18 +4,15 @@ registry, compared with what the individual plugins say; --submit to a real nagi
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.engine import Engine
+from tests.engine import COMMON, Engine, base_objects, define
 from tests.helpers import Docker, run_plugin
 from tests.registry_tools import build_and_push
 
@@ -40,31 +37,7 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def hanging() -> Iterator[int]:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    threading.Thread(target=loop, daemon=True).start()
-    yield srv.getsockname()[1]
-    stop.set()
-    for c in held:
-        c.close()
-    srv.close()
-
-
-@pytest.fixture(scope="module")
-def fleet(docker: Docker, registry: str, tmp_path_factory: pytest.TempPathFactory, hanging: int) -> Fleet:
+def fleet(docker: Docker, registry: str, tmp_path_factory: pytest.TempPathFactory, hanging_port: int) -> Fleet:
     tmp = tmp_path_factory.mktemp("sweep")
     repo = f"{registry}/{docker.prefix.rstrip('-')}/sweep-engine"
     build_and_push(docker, f"{repo}:19.04.1", "19.04.1", nonce="s1")
@@ -85,7 +58,7 @@ def fleet(docker: Docker, registry: str, tmp_path_factory: pytest.TempPathFactor
             "centreon_poller_vmware_name": docker.name("sw-vm-vmware"),
         },
         "poller-gone": {"poller_docker_url": f"unix://{tmp}/nowhere.sock"},
-        "poller-hung": {"poller_docker_url": f"tcp://127.0.0.1:{hanging}"},
+        "poller-hung": {"poller_docker_url": f"tcp://127.0.0.1:{hanging_port}"},
     }
     inv = tmp / "inventory.json"
     inv.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": hosts}}}}))
@@ -190,36 +163,15 @@ def test_submit_refuses_what_is_not_a_pipe(fleet: Fleet, tmp_path: Path) -> None
 
 
 def passive_objects(hosts: list[str]) -> str:
-    def define(kind: str, **fields: object) -> str:
-        return f"define {kind} {{\n" + "".join(f"    {k} {v}\n" for k, v in fields.items()) + "}\n"
-
-    days = {d: "00:00-24:00" for d in ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")}
-    out = [
-        (Path(__file__).resolve().parents[2] / "commands" / "pollerfleet-objects.cfg").read_text(),
-        define("timeperiod", timeperiod_name="24x7", alias="always", **days),
-        define("command", command_name="nothing", command_line="/bin/true"),
-        define(
-            "contact",
-            contact_name="nobody",
-            host_notifications_enabled=0,
-            service_notifications_enabled=0,
-            host_notification_period="24x7",
-            service_notification_period="24x7",
-            host_notification_options="n",
-            service_notification_options="n",
-            host_notification_commands="nothing",
-            service_notification_commands="nothing",
-        ),
-    ]
-    common = {"check_period": "24x7", "notification_period": "24x7", "contacts": "nobody"}
+    out = [base_objects()]
     for h in hosts:
-        out.append(define("host", use="pf-docker-host-passive", host_name=h, address="127.0.0.1", **common))
+        out.append(define("host", use="pf-docker-host-passive", host_name=h, address="127.0.0.1", **COMMON))
         for svc, tpl in (
             ("Poller container", "pf-poller-container-passive"),
             ("Poller image", "pf-poller-image-passive"),
             ("Poller vmware", "pf-poller-vmware-passive"),
         ):
-            out.append(define("service", use=tpl, host_name=h, service_description=f"'{svc}'".strip("'"), **common))
+            out.append(define("service", use=tpl, host_name=h, service_description=svc, **COMMON))
     return "\n".join(out)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 from . import __version__, config
 from .names import printable
@@ -16,70 +16,123 @@ STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
 
 class _HandlerParser(argparse.ArgumentParser):
+    engine_usage = ""  # how the engine calls it: the macros, in order
+
     def error(self, message: str) -> NoReturn:
         raise ValueError(message)
 
 
-def redeploy_parser() -> argparse.ArgumentParser:
-    p = _HandlerParser(
-        prog="handle_poller_redeploy",
-        description="Event handler of the image service: ask Jenkins to redeploy a poller whose image is stale. "
-        "Engine macros: $SERVICESTATE$ $SERVICESTATETYPE$ $SERVICEATTEMPT$ $HOSTNAME$",
-    )
+def _parser(prog: str, description: str, macros: list[tuple[str, str]]) -> _HandlerParser:
+    p = _HandlerParser(prog=prog, description=description)
+    p.engine_usage = " ".join([prog, *(name for name, _ in macros)])
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("state", metavar="STATE", help="OK, WARNING, CRITICAL or UNKNOWN")
-    p.add_argument("statetype", metavar="STATETYPE", help="SOFT or HARD")
-    p.add_argument("attempt", metavar="ATTEMPT", help="the check attempt number")
-    p.add_argument("hostname", metavar="HOSTNAME", help="the poller's Docker host, as named in the inventory")
+    for name, help_text in macros:
+        p.add_argument(name.lower(), metavar=name, help=help_text)
     p.add_argument("--config", metavar="FILE", help="configuration file")
     p.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
     return p
 
 
-def handle_redeploy(argv: Optional[list[str]] = None) -> int:
-    """Entry point of handle_poller_redeploy; returns the exit status (0 unless it was misused)."""
+_STATE_MACROS = [
+    ("STATE", "OK, WARNING, CRITICAL or UNKNOWN"),
+    ("STATETYPE", "SOFT or HARD"),
+    ("ATTEMPT", "the check attempt number"),
+]
+
+
+def redeploy_parser() -> _HandlerParser:
+    return _parser(
+        "handle_poller_redeploy",
+        "Event handler of the image service: ask Jenkins to redeploy a poller whose image is stale. "
+        "Engine macros: $SERVICESTATE$ $SERVICESTATETYPE$ $SERVICEATTEMPT$ $HOSTNAME$",
+        [*_STATE_MACROS, ("HOSTNAME", "the poller's Docker host, as named in the inventory")],
+    )
+
+
+def rebuild_parser() -> _HandlerParser:
+    return _parser(
+        "handle_engine_rebuild",
+        "Event handler of the release service: ask Jenkins to build the poller image of the newest "
+        "centreon-engine release that has none. Engine macros: $SERVICESTATE$ $SERVICESTATETYPE$ "
+        "$SERVICEATTEMPT$",
+        _STATE_MACROS,
+    )
+
+
+def _run(
+    kind: str,
+    argv: Optional[list[str]],
+    parser: _HandlerParser,
+    macros: int,
+    act: Callable[[argparse.Namespace, config.Config, str], tuple[Any, Decision]],
+) -> int:
+    """Parse the engine's call, load the config, act, audit and print; never raise."""
     try:
-        return _handle_redeploy(argv)
+        words = list(argv or [])
+        if len(words) >= macros and words[0].upper() in STATES:
+            # the engine passes its macros first: take them literally, even one that looks like an option
+            words = [*words[macros:], "--", *words[:macros]]
+        try:
+            args = parser.parse_args(words)
+        except ValueError as exc:
+            decision = Decision("", "refused", f"{exc} (usage: {parser.engine_usage})", kind=kind)
+            _audit_misuse(decision, words)
+            print(decision.line)
+            return 3
+        label = f"{args.state.upper()} {args.statetype.upper()} attempt {args.attempt}"
+        try:
+            cfg = config.load(args.config)
+        except config.ConfigError as exc:
+            print(f"{kind} {getattr(args, 'hostname', '')}: error: {exc}".replace("  ", " "))
+            return 1
+        actor, decision = act(args, cfg, label)
+        problem = actor.log(decision, statetype=args.statetype, attempt=args.attempt, dry_run=args.dry_run)
+        print(decision.line)
+        if problem:
+            print(f"{kind}: warning: {problem}", file=sys.stderr)
+        return 0
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
     except BaseException as exc:  # noqa: BLE001 - an event handler must never die with a traceback
-        print(f"redeploy: error: internal error: {type(exc).__name__}: {exc}")
+        print(f"{kind}: error: internal error: {type(exc).__name__}: {exc}")
         return 1
 
 
-def _handle_redeploy(argv: Optional[list[str]]) -> int:
-    argv = list(argv or [])
-    if len(argv) >= 4 and argv[0].upper() in STATES:
-        # The engine passes its four macros first: take them literally, even one that looks like an option.
-        argv = [*argv[4:], "--", *argv[:4]]
-    try:
-        args = redeploy_parser().parse_args(argv)
-    except ValueError as exc:
-        decision = Decision(
-            "",
-            "refused",
-            f"{exc} (usage: handle_poller_redeploy STATE STATETYPE ATTEMPT HOSTNAME)",
+def handle_redeploy(argv: Optional[list[str]] = None) -> int:
+    """handle_poller_redeploy STATE STATETYPE ATTEMPT HOSTNAME; 0 unless it was misused."""
+
+    def act(args: argparse.Namespace, cfg: config.Config, label: str) -> tuple[Any, Decision]:
+        r = Redeployer(cfg)
+        return r, _decide_redeploy(
+            r, args.hostname, args.state.upper(), args.statetype.upper(), args.attempt, label, args.dry_run
         )
-        _audit_misuse(decision, argv or [])
-        print(decision.line)
-        return 3
-    state, statetype = args.state.upper(), args.statetype.upper()
-    label = f"{state} {statetype} attempt {args.attempt}"
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as exc:
-        print(f"redeploy {args.hostname}: error: {exc}")
-        return 1
-    redeployer = Redeployer(cfg)
-    decision = _decide(redeployer, args.hostname, state, statetype, args.attempt, label, args.dry_run)
-    problem = redeployer.log(decision, statetype=statetype, attempt=args.attempt, dry_run=args.dry_run)
-    print(decision.line)
-    if problem:
-        print(f"redeploy: warning: {problem}", file=sys.stderr)
-    return 0
+
+    return _run("redeploy", argv, redeploy_parser(), 4, act)
 
 
-def _decide(r: Redeployer, host: str, state: str, statetype: str, attempt: str, label: str, dry_run: bool) -> Decision:
+def handle_rebuild(argv: Optional[list[str]] = None) -> int:
+    """handle_engine_rebuild STATE STATETYPE ATTEMPT; 0 unless it was misused."""
+
+    def act(args: argparse.Namespace, cfg: config.Config, label: str) -> tuple[Any, Decision]:
+        from .rebuild import Rebuilder
+
+        r = Rebuilder(cfg)
+        if args.state.upper() not in ("WARNING", "CRITICAL") or args.statetype.upper() != "HARD":
+            return r, Decision(
+                "(newest)",
+                "ignored",
+                f"{label}: only a HARD WARNING or CRITICAL triggers a rebuild",
+                state=label,
+                kind="rebuild",
+            )
+        return r, r.request(dry_run=args.dry_run, state=label)
+
+    return _run("rebuild", argv, rebuild_parser(), 3, act)
+
+
+def _decide_redeploy(
+    r: Redeployer, host: str, state: str, statetype: str, attempt: str, label: str, dry_run: bool
+) -> Decision:
     def ignored(reason: str) -> Decision:
         return Decision(host, "ignored", reason, state=label)
 
@@ -111,64 +164,3 @@ def _audit_misuse(decision: Decision, argv: list[str]) -> None:
     except config.ConfigError:
         return
     Redeployer(cfg).log(decision, argv=[printable(a) for a in argv])
-
-
-def rebuild_parser() -> argparse.ArgumentParser:
-    p = _HandlerParser(
-        prog="handle_engine_rebuild",
-        description="Event handler of the release service: ask Jenkins to build the poller image of the newest "
-        "centreon-engine release that has none. Engine macros: $SERVICESTATE$ $SERVICESTATETYPE$ $SERVICEATTEMPT$",
-    )
-    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("state", metavar="STATE")
-    p.add_argument("statetype", metavar="STATETYPE")
-    p.add_argument("attempt", metavar="ATTEMPT")
-    p.add_argument("--config", metavar="FILE", help="configuration file")
-    p.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
-    return p
-
-
-def handle_rebuild(argv: Optional[list[str]] = None) -> int:
-    """Entry point of handle_engine_rebuild; never raises."""
-    try:
-        return _handle_rebuild(list(argv or []))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    except BaseException as exc:  # noqa: BLE001 - an event handler must never die with a traceback
-        print(f"rebuild: error: internal error: {type(exc).__name__}: {exc}")
-        return 1
-
-
-def _handle_rebuild(argv: list[str]) -> int:
-    from .rebuild import Rebuilder
-
-    if len(argv) >= 3 and argv[0].upper() in STATES:
-        argv = [*argv[3:], "--", *argv[:3]]
-    try:
-        args = rebuild_parser().parse_args(argv)
-    except ValueError as exc:
-        print(f"rebuild: refused: {exc} (usage: handle_engine_rebuild STATE STATETYPE ATTEMPT)")
-        return 3
-    state, statetype = args.state.upper(), args.statetype.upper()
-    label = f"{state} {statetype} attempt {args.attempt}"
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as exc:
-        print(f"rebuild: error: {exc}")
-        return 1
-    r = Rebuilder(cfg)
-    if state not in ("WARNING", "CRITICAL") or statetype != "HARD":
-        decision = Decision(
-            "(newest)",
-            "ignored",
-            f"{label}: only a HARD WARNING or CRITICAL triggers a rebuild",
-            state=label,
-            kind="rebuild",
-        )
-    else:
-        decision = r.request(dry_run=args.dry_run, state=label)
-    problem = r.log(decision, dry_run=args.dry_run)
-    print(decision.line)
-    if problem:
-        print(f"rebuild: warning: {problem}", file=sys.stderr)
-    return 0

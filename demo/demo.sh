@@ -114,15 +114,40 @@ case "${1:-run}" in
     done
     say "The vmware connector (check_poller_vmware): a host with it, a host without, a broken one"
     d network inspect pfdemo-poller-net >/dev/null 2>&1 || d network create --internal pfdemo-poller-net >/dev/null
-    container pfdemo-vm-engine --network pfdemo-poller-net "$IMAGE" sleep 1000000
+    container pfdemo-vm-engine --network pfdemo-poller-net "$repo:19.04.5"
     container pfdemo-vmware --network pfdemo-poller-net "$IMAGE" \
       sh -c 'mkdir -p /etc/centreon; echo "%Centreon_Vmware_Config = ();" >/etc/centreon/centreon_vmware.pm; exec sleep 1000000'
-    container pfdemo-novm-engine "$IMAGE" sleep 1000000
+    container pfdemo-novm-engine "$repo:19.04.5"
     container pfdemo-vmware-lonely "$IMAGE" sleep 1000000
     run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware --engine pfdemo-vm-engine --expect present \
       --config-path /etc/centreon/centreon_vmware.pm
     run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-novm-vmware --engine pfdemo-novm-engine --expect absent
     run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware-lonely --engine pfdemo-vm-engine --expect present
+    say "The whole demo fleet from one process (pollerfleet status), as the inventory lists it"
+    demo_cfg="${TMPDIR:-/tmp}/pfdemo-fleet.toml"
+    inv="${TMPDIR:-/tmp}/pfdemo-inventory.yml"
+    {
+      echo "all:"
+      echo "  children:"
+      echo "    pollers:"
+      echo "      hosts:"
+      for h in poller-fresh:pfdemo-poller-fresh: poller-stale:pfdemo-poller-stale: \
+        poller-vmware:pfdemo-vm-engine:pfdemo-vmware poller-novmware:pfdemo-novm-engine:; do
+        IFS=: read -r host engine vmware <<<"$h"
+        echo "        $host:"
+        echo "          poller_docker_url: $DEMO_URL"
+        echo "          centreon_poller_engine_name: $engine"
+        if [ -n "$vmware" ]; then
+          echo "          poller_vmware_enabled: true"
+          echo "          centreon_poller_vmware_name: $vmware"
+        fi
+      done
+      echo "        poller-unreachable:"
+      echo "          poller_docker_url: tcp://127.0.0.1:9"
+    } >"$inv"
+    printf '[docker]\ntls = false\n[fleet]\ninventory = "%s"\n' "$inv" >>"$demo_cfg"
+    printf '\n$ pollerfleet status\n'
+    "$VENV/bin/pollerfleet" --config "$demo_cfg" status -t 2 || true
     say "What a misconfigured check says"
     run check_poller_container -H 127.0.0.1
     run check_poller_container --docker-url "$DEMO_URL" --warning-restarts 10:5

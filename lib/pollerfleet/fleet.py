@@ -81,7 +81,13 @@ class ImageJudge:
         repository = running.reference.repository  # as check_poller_image does by default
 
         view = registry_view(
-            lambda: RegistryClient(settings), base, repository, self.rules.policy, self.cache, running.reference.tag
+            lambda: RegistryClient(settings, running.platform),
+            base,
+            repository,
+            self.rules.policy,
+            self.cache,
+            running.reference.tag,
+            running.platform,
         )
         if view.newest is None:
             raise RegistryError(f"no release tag of {repository} in {base} matches the policy")

@@ -160,7 +160,13 @@ class ImageResource(nagiosplugin.Resource):
         try:
             with lock:
                 view = registry_view(
-                    lambda: RegistryClient(settings), base, repository, policy, cache, running.reference.tag
+                    lambda: RegistryClient(settings, running.platform),
+                    base,
+                    repository,
+                    policy,
+                    cache,
+                    running.reference.tag,
+                    running.platform,
                 )
         except RegistryError as exc:
             raise nagiosplugin.CheckError(str(exc)) from None

@@ -58,6 +58,7 @@ class RunningImage:
     digests: tuple[str, ...]  # the registry digests this image was pulled or pushed as
     created: Optional[float]
     image_id: str
+    platform: str = "linux/amd64"  # the daemon's platform, as the image says it runs there
 
     @property
     def shown(self) -> str:
@@ -80,7 +81,9 @@ def running_image(client: DockerClient, container: str) -> RunningImage:
         if isinstance(d, str) and "@" in d and Reference.parse(d).repository == ref.repository
     )
     created = epoch(img.get("Created")) or (epoch(labels.get(CREATED_LABEL)) if isinstance(labels, dict) else None)
-    return RunningImage(container, ref, version, digests, created, image_id)
+    os_, arch = str(img.get("Os") or "linux"), str(img.get("Architecture") or "amd64")
+    variant = f"/{img['Variant']}" if img.get("Variant") else ""
+    return RunningImage(container, ref, version, digests, created, image_id, f"{os_}/{arch}{variant}")
 
 
 @dataclass
@@ -120,10 +123,11 @@ def registry_view(
     policy: Policy,
     cache: Optional[RegistryCache],
     running_tag: str = "",
+    platform: str = "linux/amd64",
 ) -> RegistryView:
     """The releases and the newest image of REPOSITORY at BASE; the running tag's digest is added
     once per TTL. CONNECT makes the client (and imports requests) only when the cache cannot answer."""
-    key = f"{base}|{repository}|{policy.include}|{policy.exclude}|{policy.release_line}"
+    key = f"{base}|{repository}|{policy.include}|{policy.exclude}|{policy.release_line}|{platform}"
     client: Optional[RegistryClient] = None
 
     def registry() -> RegistryClient:

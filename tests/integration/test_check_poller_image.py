@@ -319,3 +319,14 @@ def test_basic_auth_and_tls_with_own_ca(auth_repo: tuple[Repo, Path], auth_regis
         f"{url} refused user 'pollerfleet' (401) to list the tags of {repo.name}: check "
         "[registry] username and password_file",
     )
+
+
+def test_oci_index_without_the_daemon_platform_is_unknown(repo: Repo) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    repo.push("19.04.5-arm", version="19.04.5")
+    api = RegistryAPI(f"http://{repo.registry}")
+    _, _, digest = api.manifest(repo.name, "19.04.5-arm")
+    api.push_index(repo.name, "19.04.5", {"linux/arm64": digest})  # the daemon's image says linux/amd64
+    rc, summary, _ = repo.check(c, "--exclude", "arm", "--no-cache")
+    assert (rc, summary) == (3, f"{repo.name}:19.04.5 has no linux/amd64 image (the index offers: linux/arm64)")

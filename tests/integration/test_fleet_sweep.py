@@ -198,3 +198,22 @@ def test_submit_to_a_real_engine(fleet: Fleet, tmp_path: Path) -> None:
     finally:
         engine.stop()
         time.sleep(0.1)
+
+
+def test_a_terminal_gets_colours_and_a_progress_bar(fleet: Fleet, docker: Docker, tmp_path: Path) -> None:
+    """On a terminal (script(1) gives it one) a fleet of more than 20 hosts shows a progress bar."""
+    engine = str(fleet.hosts["poller-fresh"]["centreon_poller_engine_name"])
+    hosts = {
+        f"poller{i:02d}": {"poller_docker_url": docker.host, "centreon_poller_engine_name": engine} for i in range(25)
+    }
+    inv = tmp_path / "inventory.json"
+    inv.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": hosts}}}}))
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(fleet.cfg.read_text().replace(str(fleet.cfg.parent / "inventory.json"), str(inv)))
+    command = f"{sys.executable} -m pollerfleet --config {cfg} status -t 5"
+    r = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=120, check=False)
+    out = r.stdout.decode()  # bytes: text mode would turn the bar's carriage returns into newlines
+    assert r.returncode == 0, out
+    assert "] 25/25 hosts" in out and "\r[#" in out  # the bar, redrawn in place
+    assert "\033[32mOK" in out  # states in colour
+    assert out.count("poller") >= 25

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,49 @@ def env_script(script: str, *args: str) -> dict[str, str]:
         subprocess.run(["bash", str(ENV_SCRIPTS / script), *args], check=True, timeout=180)
     out = subprocess.run(["bash", str(ENV_SCRIPTS / script), "env"], check=True, capture_output=True, text=True)
     return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string
+
+
+def write_fleet_config(
+    directory: Path,
+    *,
+    jenkins_url: str = "",
+    token: str = "",
+    registry_address: str = "",
+    inventory: Path | None = None,
+    **sections: dict[str, object],
+) -> Path:
+    """DIRECTORY/fleet.toml for a test: [jenkins] with its token in a private file, [registry] for
+    the plain test registry, [fleet] with state and audit log under DIRECTORY; SECTIONS add or
+    override keys, e.g. redeploy={"budget": 3}."""
+    doc: dict[str, dict[str, object]] = {}
+    if registry_address:
+        doc["registry"] = {
+            "url": f"http://{registry_address}",
+            "allow_http": True,
+            "cache_dir": str(directory / "cache"),
+        }
+    if jenkins_url:
+        token_file = directory / "jenkins.token"
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        doc["jenkins"] = {"url": jenkins_url, "user": "pollerfleet", "token_file": str(token_file), "timeout": 5}
+    doc["fleet"] = {"state_dir": str(directory / "state"), "audit_log": str(directory / "audit.log")}
+    if inventory is not None:
+        doc["fleet"]["inventory"] = str(inventory)
+    for name, keys in sections.items():
+        doc.setdefault(name, {}).update(keys)
+    path = directory / "fleet.toml"
+    path.write_text(
+        "".join(f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in keys.items()) for name, keys in doc.items())
+    )
+    return path

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine import COMMON, Engine, base_objects, define
-from tests.helpers import ROOT, Docker
+from tests.helpers import ROOT, Docker, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -119,30 +119,17 @@ def test_the_fleet_repairs_a_stale_poller(docker: Docker, registry: str, tmp_pat
     }
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": {"poller01": host}}}}}))
-    token = tmp_path / "jenkins.token"
-    token.write_text(TOKEN + "\n")
-    token.chmod(0o600)
-    cfg = tmp_path / "fleet.toml"
 
-    def write_config(jenkins_url: str) -> None:
-        cfg.write_text(f"""
-[registry]
-url = "http://{registry}"
-allow_http = true
-cache_dir = "{tmp_path / "cache"}"
-cache_ttl = 1
-[jenkins]
-url = "{jenkins_url}"
-user = "pollerfleet"
-token_file = "{token}"
-timeout = 5
-[fleet]
-inventory = "{inventory}"
-state_dir = "{tmp_path / "state"}"
-audit_log = "{tmp_path / "audit.log"}"
-[redeploy]
-cooldown_minutes = 0.05
-""")
+    def write_config(jenkins_url: str) -> Path:
+        return write_fleet_config(
+            tmp_path,
+            jenkins_url=jenkins_url,
+            token=TOKEN,
+            registry_address=registry,
+            inventory=inventory,
+            registry={"cache_ttl": 1},
+            redeploy={"cooldown_minutes": 0.05},
+        )
 
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible" / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     playbook = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(ROOT / "ansible" / "deploy_poller.yml")]
@@ -162,7 +149,7 @@ cooldown_minutes = 0.05
     )
     standin = JenkinsStandin({"pollerfleet": TOKEN}, [deploy]).start()
     port = int(standin.url.rsplit(":", 1)[1].strip("/"))
-    write_config(standin.url)
+    cfg = write_config(standin.url)
     engine = Engine(tmp_path / "engine", objects(docker, cfg, names), resources={"USER1": str(BIN)})
     engine.start()
     say(f"nagios4 started (pid {engine.pid}) with commands/pollerfleet-objects.cfg")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker
+from tests.helpers import PLUGINS, Docker, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -21,31 +21,12 @@ JOB = "deploy-centreon-poller"
 
 
 def write(tmp: Path, jenkins_url: str, docker: Docker, hosts: dict[str, str], registry: str) -> Path:
-    token = tmp / "token"
-    token.write_text(TOKEN + "\n")
-    token.chmod(0o600)
     inv = tmp / "inventory.yml"
     inv.write_text(
         "all:\n  children:\n    pollers:\n      hosts:\n"
         + "".join(f"        {h}:\n          poller_docker_url: {docker.host}\n" for h in hosts)
     )
-    cfg = tmp / "fleet.toml"
-    cfg.write_text(f"""
-[registry]
-url = "http://{registry}"
-allow_http = true
-cache_dir = "{tmp / "cache"}"
-[jenkins]
-url = "{jenkins_url}"
-user = "pollerfleet"
-token_file = "{token}"
-timeout = 5
-[fleet]
-inventory = "{inv}"
-state_dir = "{tmp / "state"}"
-audit_log = "{tmp / "audit.log"}"
-""")
-    return cfg
+    return write_fleet_config(tmp, jenkins_url=jenkins_url, token=TOKEN, registry_address=registry, inventory=inv)
 
 
 def pollerfleet(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:

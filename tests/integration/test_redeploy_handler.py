@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS
+from tests.helpers import PLUGINS, write_fleet_config
 from tests.standins.jenkins import JenkinsStandin, Job
 
 pytestmark = pytest.mark.jenkins
@@ -44,6 +44,14 @@ class Fleet:
             check=False,
         )
 
+    def handlers_at_once(self, hosts: list[str]) -> list[str]:
+        """Start one HARD CRITICAL handler per entry of HOSTS at the same moment; their outputs."""
+        argv = [sys.executable, str(PLUGINS / "handle_poller_redeploy"), "CRITICAL", "HARD", "3"]
+        procs = [
+            subprocess.Popen([*argv, h, "--config", str(self.config)], stdout=subprocess.PIPE, text=True) for h in hosts
+        ]
+        return [p.communicate(timeout=120)[0] for p in procs]
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "pollerfleet", "--config", str(self.config), *args],
@@ -63,30 +71,13 @@ class Fleet:
 
 
 def write_config(tmp_path: Path, url: str, hosts: list[str], **redeploy: object) -> Path:
-    token = tmp_path / "jenkins.token"
-    token.write_text(TOKEN + "\n")
-    token.chmod(0o600)
     inv = tmp_path / "inventory.yml"
     inv.write_text(
         "all:\n  children:\n    pollers:\n      hosts:\n"
         + "".join(f"        {h}:\n          poller_vmware_enabled: false\n" for h in hosts)
         + "    other:\n      hosts:\n        notapoller:\n"
     )
-    rules = "".join(f"{k} = {json.dumps(v)}\n" for k, v in redeploy.items())
-    cfg = tmp_path / "fleet.toml"
-    cfg.write_text(f"""
-[jenkins]
-url = "{url}"
-user = "pollerfleet"
-token_file = "{token}"
-timeout = 5
-[fleet]
-inventory = "{inv}"
-state_dir = "{tmp_path / "state"}"
-audit_log = "{tmp_path / "audit.log"}"
-[redeploy]
-{rules}""")
-    return cfg
+    return write_fleet_config(tmp_path, jenkins_url=url, token=TOKEN, inventory=inv, redeploy=redeploy)
 
 
 @pytest.fixture
@@ -167,24 +158,7 @@ def test_hard_critical_triggers_exactly_one_build_then_dedupes_and_cools_down(ma
 
 def test_twenty_handlers_at_once_respect_the_budget(make_fleet) -> None:  # type: ignore[no-untyped-def]
     f = make_fleet(n_hosts=20, duration=30, budget=3)
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(PLUGINS / "handle_poller_redeploy"),
-                "CRITICAL",
-                "HARD",
-                "3",
-                h,
-                "--config",
-                str(f.config),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for h in f.hosts
-    ]
-    outs = [p.communicate(timeout=120)[0] for p in procs]
+    outs = f.handlers_at_once(f.hosts)
     assert len(f.triggered()) == 3, outs
     assert sum("triggered" in o for o in outs) == 3
     assert (
@@ -194,24 +168,7 @@ def test_twenty_handlers_at_once_respect_the_budget(make_fleet) -> None:  # type
 
 def test_ten_handlers_at_once_for_one_host_trigger_once(make_fleet) -> None:  # type: ignore[no-untyped-def]
     f = make_fleet(duration=30)
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(PLUGINS / "handle_poller_redeploy"),
-                "CRITICAL",
-                "HARD",
-                "3",
-                "poller01",
-                "--config",
-                str(f.config),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(10)
-    ]
-    outs = [p.communicate(timeout=120)[0] for p in procs]
+    outs = f.handlers_at_once(["poller01"] * 10)
     assert f.triggered() == ["poller01"]
     assert sum("triggered" in o for o in outs) == 1
     assert (

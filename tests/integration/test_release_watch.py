@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pollerfleet.upstream import UpstreamError, UpstreamRepo
-from tests.helpers import PLUGINS, Docker, run_plugin
+from tests.helpers import PLUGINS, Docker, run_plugin, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 from tests.upstream_repo import Server, build_rpm, make_repo
@@ -97,31 +97,14 @@ def test_download_bound(repos: dict[str, str]) -> None:
 def config(
     tmp: Path, registry: str, repo: str, urls: list[str], jenkins: str = "http://127.0.0.1:9/", line: str = "19.04"
 ) -> Path:
-    token = tmp / "token"
-    token.write_text(TOKEN + "\n")
-    token.chmod(0o600)
-    cfg = tmp / "fleet.toml"
-    cfg.write_text(
-        f"""
-[registry]
-url = "http://{registry}"
-allow_http = true
-repository = "{repo}"
-cache_dir = "{tmp / "cache"}"
-[upstream]
-urls = {urls!r}
-release_line = "{line}"
-[jenkins]
-url = "{jenkins}"
-user = "pollerfleet"
-token_file = "{token}"
-timeout = 5
-[fleet]
-state_dir = "{tmp / "state"}"
-audit_log = "{tmp / "audit.log"}"
-""".replace("'", '"')
+    return write_fleet_config(
+        tmp,
+        jenkins_url=jenkins,
+        token=TOKEN,
+        registry_address=registry,
+        registry={"repository": repo},
+        upstream={"urls": urls, "release_line": line},
     )
-    return cfg
 
 
 @pytest.fixture

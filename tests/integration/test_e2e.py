@@ -178,8 +178,15 @@ def test_the_fleet_repairs_a_stale_poller(docker: Docker, registry: str, tmp_pat
         engine.wait(lambda: image().get("current_state") == "0", 90, "image service OK")
         say(f"engine: Poller image OK: {image()['plugin_output']}")
         assert len(standin.triggered(JOB)) == 1  # exactly one deploy
+        # a check that ran while Ansible swapped the container saw it missing or its health starting;
+        # the next one must see the new container healthy
         for service in ("Poller container", "Poller vmware"):
-            assert engine.service("poller01", service).get("current_state") == "0", engine.service("poller01", service)
+            engine.wait(
+                lambda s=service: engine.service("poller01", s).get("current_state") == "0",
+                90,
+                f"{service} OK ({engine.service('poller01', service).get('plugin_output')})",
+            )
+            say(f"engine: {service} OK: {engine.service('poller01', service)['plugin_output']}")
         assert engine.host("poller01").get("current_state") == "0"
 
         # Jenkins is down when the next release makes the image stale

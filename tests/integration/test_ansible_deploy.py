@@ -146,6 +146,10 @@ def test_rollout_keeps_retention_is_idempotent_and_rolls_back(poller: Poller) ->
     play = poller.deploy("19.04.6", vmware=False)
     assert play.rc != 0 and play.recap["failed"] == 1
     assert re.search(rf"did not become healthy with\s+{re.escape(poller.repo)}:19.04.6", play.out), play.out[-3000:]
+    assert re.search(r"state: running,\s+health: unhealthy", play.out), play.out[-3000:]
+    # `unhealthy` is a verdict: the wait ends there, not after all 15 retries
+    retries = re.findall(r"FAILED - RETRYING: .*health verdict \((\d+) retries left\)", play.out)
+    assert len(retries) < 10, play.out[-3000:]
     assert f"the previous image {poller.repo}:19.04.5 runs again" in play.out
     assert poller.image_of("centreon-engine") == f"{poller.repo}:19.04.5"
     assert d.state(d.name("centreon-engine")) == "running"

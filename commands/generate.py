@@ -55,7 +55,10 @@ _SERVICE_PARAMS = (
 
 
 def clapi(src: dict[str, Any]) -> str:
-    out = [f"# {HEADER}"]
+    # No comment line, not even the provenance note: CLAPI's import (CentreonAPI::import) skips only
+    # blank lines and the `{OBJECT_TYPE}` header; any other line is OBJECT;ACTION;..., so a `#` line
+    # is looked up as an object type and fails. The note lives in the object file and the README.
+    out: list[str] = []
     for cmd in src.get("command", []):
         out.append(f"CMD;ADD;{cmd['name']};{cmd.get('type', 'check')};{command_line(src, cmd)}")
     for t in src.get("host_template", []):
@@ -68,7 +71,9 @@ def clapi(src: dict[str, Any]) -> str:
             if key in t:
                 out.append(f"HTPL;setparam;{t['name']};{key};{_clapi_value(t[key])}")
         for macro, value in t.get("macros", {}).items():
-            out.append(f"HTPL;setmacro;{t['name']};{macro};{value}")
+            # HOST/HTPL setmacro reads name;macro;value;is_password;description (a missing
+            # description is an undefined index in PHP): give all five, as CLAPI's export does.
+            out.append(f"HTPL;setmacro;{t['name']};{macro};{value};0;")
     for t in src.get("service_template", []):
         out.append(f"STPL;ADD;{t['name']};{t['alias']};{t.get('use', '')}")
         out.append(f"STPL;setparam;{t['name']};check_command;{t['check_command']}")
@@ -79,6 +84,8 @@ def clapi(src: dict[str, Any]) -> str:
             if key in t:
                 out.append(f"STPL;setparam;{t['name']};{key};{_clapi_value(t[key])}")
         for macro, value in t.get("macros", {}).items():
+            # STPL setmacro's optional fields changed order across releases (description, is_password
+            # now; description only in 19.04): the three fields every release reads the same.
             out.append(f"STPL;setmacro;{t['name']};{macro};{value}")
         if t.get("host_template"):
             out.append(f"STPL;addhosttemplate;{t['name']};{t['host_template']}")

@@ -1,14 +1,32 @@
-"""The fleet's host list: the Ansible inventory's ``pollers`` group, read without running Ansible.
+"""The fleet's host list: the Ansible inventory's ``pollers`` group, read as Ansible reads it.
 
-Ansible and the suite read the same file. Both of Ansible's inventory formats are understood:
-YAML or JSON (``all: children: pollers: hosts: poller01: {vars}``) and INI (``[pollers]``,
-``[pollers:children]``, ``[pollers:vars]``, ``host key=value``). Group variables are inherited
-(``all`` first, then parents, then the group), host variables win.
+Ansible and the suite must see the same fleet, so this module implements the part of Ansible's
+inventory that a poller fleet uses, with Ansible's own rules (ansible-core 2.x, checked against
+``ansible-inventory --list`` in the tests), without importing Ansible (the check plugins start
+hundreds of times a minute; importing Ansible alone costs more than a whole check):
+
+- the INI and the YAML/JSON inventory formats, host ranges (``poller[01:03]``, ``web[a:c]``,
+  ``p[1:9:2]``), ``host:port``, ``[group:children]`` and ``[group:vars]``;
+- ``group_vars/`` and ``host_vars/`` beside the inventory file: ``NAME``, ``NAME.yml``,
+  ``NAME.yaml`` or ``NAME.json`` (the first that exists), or a directory ``NAME/`` whose files are
+  read in name order;
+- variable precedence: ``all`` < the host's other groups ordered by depth, then
+  ``ansible_group_priority``, then name < ``group_vars/all`` < ``group_vars/GROUP`` (same order)
+  < the host's own inventory variables < ``host_vars/HOST``.
+
+What it cannot do as Ansible does is refused with the reason, never guessed: inventory
+directories, scripts and plugin configurations, vault-encrypted data, and Jinja templates in the
+variables the suite itself reads (only Ansible renders those).
 """
 
 from __future__ import annotations
 
+import ast
+import ipaddress
+import os
+import re
 import shlex
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -18,6 +36,22 @@ import yaml
 
 class InventoryError(Exception):
     """The inventory cannot be used; the message names the file."""
+
+
+#: Variables the suite reads from a host; a Jinja template in one of them is refused, since only
+#: Ansible renders templates and the suite would act on the raw ``{{ ... }}`` text.
+SUITE_VARS = frozenset(
+    {
+        "ansible_host",
+        "poller_docker_url",
+        "poller_docker_tls_dir",
+        "poller_vmware_enabled",
+        "poller_image_tag",
+        "centreon_poller_engine_name",
+        "centreon_poller_vmware_name",
+    }
+)
+_YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 
 
 @dataclass(frozen=True)
@@ -44,129 +78,470 @@ class PollerHost:
         return bool(value)
 
 
+def load(path: Path, group: str = "pollers") -> dict[str, PollerHost]:
+    """Hosts of GROUP (and its child groups), by name, with their variables as Ansible merges them."""
+    inv = _Inventory(path)
+    inv.parse()
+    if group not in inv.groups:
+        raise InventoryError(f"inventory {path} has no group [{group}]")
+    return {name: PollerHost(name, inv.host_vars(name)) for name in inv.members(group)}
+
+
+# --- the model -------------------------------------------------------------------------------
+
+
 @dataclass
 class _Group:
-    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    name: str
+    hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
+    priority: int = 1
 
 
-def load(path: Path, group: str = "pollers") -> dict[str, PollerHost]:
-    """Hosts of GROUP (and its child groups), by name, with merged variables."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError(f"inventory {path} cannot be read: {exc.strerror}") from None
-    groups = _parse_yaml(text, path) if path.suffix in (".yml", ".yaml", ".json") else _parse_ini(text, path)
-    if group not in groups:
-        raise InventoryError(f"inventory {path} has no group [{group}]")
-    parents: dict[str, list[str]] = {}
-    for name, g in groups.items():
-        for child in g.children:
-            parents.setdefault(child, []).append(name)
+class _Inventory:
+    """Groups and hosts as Ansible's InventoryData holds them after parsing one file."""
 
-    def lineage(name: str, seen: tuple[str, ...] = ()) -> list[str]:
-        if name in seen:
-            raise InventoryError(f"inventory {path}: group {name} is its own ancestor")
-        out: list[str] = []
-        for parent in parents.get(name, []):
-            out += [p for p in lineage(parent, (*seen, name)) if p not in out]
-        return [*out, name]
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.groups: dict[str, _Group] = {"all": _Group("all"), "ungrouped": _Group("ungrouped")}
+        self.hosts: dict[str, dict[str, Any]] = {}
+        self.where = ""
 
-    def members(name: str, seen: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-        if name in seen:
-            raise InventoryError(f"inventory {path}: group {name} is its own descendant")
-        g = groups.get(name, _Group())
-        found = [(h, name) for h in g.hosts]
-        for child in g.children:
-            found += members(child, (*seen, name))
-        return found
+    def fail(self, message: str) -> InventoryError:
+        return InventoryError(f"inventory {self.path}{self.where}: {message}")
 
-    hosts: dict[str, PollerHost] = {}
-    for host, home in members(group):
-        merged: dict[str, Any] = dict(groups["all"].vars) if "all" in groups else {}
-        for ancestor in lineage(home):
-            merged.update(groups[ancestor].vars if ancestor in groups else {})
-        merged.update(groups[home].hosts[host])
-        hosts.setdefault(host, PollerHost(host, merged))
-    return hosts
+    def add_group(self, name: Any) -> str:
+        if not isinstance(name, str) or not name:
+            raise self.fail(f"group name {name!r} must be a non-empty string")
+        self.groups.setdefault(name, _Group(name))
+        return name
 
+    def add_child(self, parent: str, child: str) -> None:
+        if parent == child or parent in self.descendants(child) | {child}:
+            raise self.fail(f"group {child} is its own ancestor (through {parent})")
+        if child not in self.groups[parent].children:
+            self.groups[parent].children.append(child)
+            self.groups[child].parents.append(parent)
 
-def _parse_yaml(text: str, path: Path) -> dict[str, _Group]:
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"inventory {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(doc, dict):
-        raise InventoryError(f"inventory {path} must be a mapping of groups")
-    groups: dict[str, _Group] = {}
+    def add_host(self, host: str, group: str, port: Optional[int]) -> None:
+        if host not in self.hosts:
+            self.hosts[host] = {"ansible_port": port} if port else {}
+        if host not in self.groups[group].hosts:
+            self.groups[group].hosts.append(host)
 
-    def walk(name: str, body: Any) -> None:
-        g = groups.setdefault(name, _Group())
-        if body is None:
-            return
-        if not isinstance(body, dict):
-            raise InventoryError(f"inventory {path}: group {name} must be a mapping")
-        for host, hvars in (body.get("hosts") or {}).items():
-            if hvars is not None and not isinstance(hvars, dict):
-                raise InventoryError(f"inventory {path}: variables of host {host} must be a mapping")
-            g.hosts[str(host)] = dict(hvars or {})
-        g.vars.update(body.get("vars") or {})
-        for child, cbody in (body.get("children") or {}).items():
-            g.children.append(str(child))
-            walk(str(child), cbody)
-
-    for name, body in doc.items():
-        walk(str(name), body)
-    return groups
-
-
-def _parse_ini(text: str, path: Path) -> dict[str, _Group]:
-    groups: dict[str, _Group] = {"ungrouped": _Group()}
-    section, kind = "ungrouped", "hosts"
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith((";", "#")):
-            continue
-        if line.startswith("["):
-            if not line.endswith("]"):
-                raise InventoryError(f"inventory {path} line {number}: unclosed section {line!r}")
-            section, _, kind = line[1:-1].partition(":")
-            kind = kind or "hosts"
-            if kind not in ("hosts", "children", "vars"):
-                raise InventoryError(f"inventory {path} line {number}: unknown section kind {kind!r}")
-            groups.setdefault(section, _Group())
-            continue
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError as exc:
-            raise InventoryError(f"inventory {path} line {number}: {exc}") from None
-        if not words:
-            continue
-        g = groups[section]
-        if kind == "children":
-            g.children.append(words[0])
-            groups.setdefault(words[0], _Group())
-        elif kind == "vars":
-            key, sep, value = line.partition("=")
-            if not sep:
-                raise InventoryError(f"inventory {path} line {number}: expected key=value")
-            g.vars[key.strip()] = _ini_value(value.strip())
+    def set_group_var(self, group: str, key: Any, value: Any) -> None:
+        if key == "ansible_group_priority":
+            try:
+                self.groups[group].priority = int(value)
+            except (TypeError, ValueError):
+                raise self.fail(f"ansible_group_priority of {group} must be an integer, got {value!r}") from None
         else:
-            hvars: dict[str, Any] = {}
-            for word in words[1:]:
-                key, sep, value = word.partition("=")
+            self.groups[group].vars[str(key)] = value
+
+    def descendants(self, name: str) -> set[str]:
+        out: set[str] = set()
+        todo = list(self.groups[name].children)
+        while todo:
+            g = todo.pop()
+            if g not in out:
+                out.add(g)
+                todo += self.groups[g].children
+        return out
+
+    def ancestors(self, name: str) -> set[str]:
+        out: set[str] = set()
+        todo = list(self.groups[name].parents)
+        while todo:
+            g = todo.pop()
+            if g not in out:
+                out.add(g)
+                todo += self.groups[g].parents
+        return out
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def parse(self) -> None:
+        path = self.path
+        if path.is_dir():
+            raise InventoryError(
+                f"inventory {path} is a directory; name one inventory file in [fleet] inventory "
+                "(pollerfleet reads a single INI, YAML or JSON file and its group_vars/host_vars)"
+            )
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InventoryError(f"inventory {path} cannot be read: {exc.strerror}") from None
+        if raw.startswith(b"#!") and os.access(path, os.X_OK):
+            raise InventoryError(
+                f"inventory {path} is an executable inventory script, which pollerfleet does not run; "
+                "write its output to a YAML or INI file and name that file"
+            )
+        if path.suffix == ".toml":
+            raise InventoryError(f"inventory {path}: TOML inventories are not read; use INI or YAML")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InventoryError(f"inventory {path} is not UTF-8 text") from None
+        if text.startswith("$ANSIBLE_VAULT"):
+            raise InventoryError(f"inventory {path} is vault-encrypted, which pollerfleet cannot read")
+        # Ansible tries its YAML reader first (for .yml/.yaml/.json and files without an
+        # extension), then the INI one.
+        doc: Any = None
+        if path.suffix in _YAML_EXTENSIONS:
+            doc = _load_yaml(text, f"inventory {path}")
+        elif not path.suffix:
+            try:
+                doc = _load_yaml(text, f"inventory {path}")
+            except InventoryError:
+                doc = None
+        if isinstance(doc, dict) or path.suffix in _YAML_EXTENSIONS:
+            self._parse_yaml(doc)
+        else:
+            self._parse_ini(text)
+        for name, g in self.groups.items():
+            if name != "all" and not g.parents:
+                self.add_child("all", name)
+        for host in self.hosts:
+            if any(host in g.hosts for n, g in self.groups.items() if n not in ("all", "ungrouped")):
+                if host in self.groups["ungrouped"].hosts:
+                    self.groups["ungrouped"].hosts.remove(host)
+            else:
+                self.add_host(host, "ungrouped", None)
+
+    def members(self, group: str) -> list[str]:
+        out: list[str] = []
+        for g in [group, *sorted(self.descendants(group))]:
+            out += [h for h in self.groups[g].hosts if h not in out]
+        return out
+
+    def host_vars(self, host: str) -> dict[str, Any]:
+        direct = [name for name, g in self.groups.items() if host in g.hosts]
+        groups = set(direct)
+        for g in direct:
+            groups |= self.ancestors(g)
+        groups.discard("all")
+        depth: dict[str, int] = {}
+
+        def depth_of(name: str) -> int:
+            if name not in depth:
+                parents = self.groups[name].parents
+                depth[name] = 0 if name == "all" else max(depth_of(p) + 1 for p in parents)
+            return depth[name]
+
+        ordered = sorted(groups, key=lambda n: (depth_of(n), self.groups[n].priority, n))
+        merged: dict[str, Any] = dict(self.groups["all"].vars)
+        for g in ordered:
+            merged.update(self.groups[g].vars)
+        base = self.path.parent
+        for g in ("all", *ordered):
+            merged.update(self._vars_files(base / "group_vars", g))
+        merged.update(self.hosts[host])
+        merged.update(self._vars_files(base / "host_vars", host))
+        for key in SUITE_VARS & merged.keys():
+            value = merged[key]
+            if isinstance(value, str) and ("{{" in value or "{%" in value):
+                raise InventoryError(
+                    f"inventory {self.path}: {key} of {host} is a Jinja template ({value!r}), which only "
+                    "Ansible renders; set the plain value"
+                )
+        return merged
+
+    def _vars_files(self, directory: Path, name: str) -> dict[str, Any]:
+        """What Ansible's host_group_vars plugin reads for NAME in DIRECTORY (group_vars or host_vars)."""
+        if name.startswith(os.sep) or not directory.exists():
+            return {}
+        if not directory.is_dir():
+            raise InventoryError(f"inventory {self.path}: {directory} is not a directory")
+        found: list[Path] = []
+        for ext in ("", *_YAML_EXTENSIONS):
+            candidate = directory / (name + ext)
+            if candidate.exists():
+                found = _dir_vars_files(candidate) if candidate.is_dir() else [candidate]
+                break
+        merged: dict[str, Any] = {}
+        for file in found:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InventoryError(f"variables file {file} cannot be read: {exc}") from None
+            if text.startswith("$ANSIBLE_VAULT"):
+                raise InventoryError(f"variables file {file} is vault-encrypted, which pollerfleet cannot read")
+            data = _load_yaml(text, f"variables file {file}")
+            if not data:
+                continue
+            if not isinstance(data, dict):
+                raise InventoryError(f"variables file {file} must be a mapping of variables")
+            merged.update({str(k): v for k, v in data.items()})
+        return merged
+
+    # -- YAML ------------------------------------------------------------------------------
+
+    def _parse_yaml(self, doc: Any) -> None:
+        if not doc:
+            raise self.fail("is empty")
+        if not isinstance(doc, dict):
+            raise self.fail("must be a mapping of groups")
+        if doc.get("plugin"):
+            raise self.fail(
+                f"is the configuration of the inventory plugin {doc['plugin']!r}, which pollerfleet does not "
+                "run; name a static INI or YAML inventory"
+            )
+        for name, body in doc.items():
+            self._yaml_group(name, body)
+
+    def _yaml_group(self, name: Any, body: Any) -> str:
+        if body is not None and not isinstance(body, dict):
+            raise self.fail(f"group {name} must be a mapping (hosts, children, vars)")
+        group = self.add_group(name)
+        for section, value in (body or {}).items():
+            if isinstance(value, str):
+                value = {value: None}
+            if section not in ("hosts", "children", "vars"):
+                raise self.fail(f"group {group} has {section!r}; only hosts, children and vars are allowed")
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise self.fail(f"{section} of group {group} must be a mapping")
+            if section == "vars":
+                for key, v in value.items():
+                    self.set_group_var(group, key, v)
+            elif section == "children":
+                for child, cbody in value.items():
+                    self.add_child(group, self._yaml_group(child, cbody))
+            else:
+                for pattern, hvars in value.items():
+                    if not isinstance(pattern, str):
+                        raise self.fail(f"host {pattern!r} of group {group} must be a string (quote it)")
+                    if hvars is not None and not isinstance(hvars, dict):
+                        raise self.fail(f"variables of host {pattern} must be a mapping")
+                    self._add_hosts(pattern, group, hvars or {})
+        return group
+
+    def _add_hosts(self, pattern: str, group: str, hvars: dict[str, Any]) -> None:
+        names, port = self._expand(pattern)
+        for host in names:
+            self.add_host(host, group, port)
+            self.hosts[host].update({str(k): v for k, v in hvars.items()})
+
+    def _expand(self, pattern: str) -> tuple[list[str], Optional[int]]:
+        host, port = _split_port(pattern)
+        try:
+            return expand_host_range(host), port
+        except ValueError as exc:
+            raise self.fail(f"host pattern {pattern!r}: {exc}") from None
+
+    # -- INI -------------------------------------------------------------------------------
+
+    _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
+    _GROUPNAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
+
+    def _parse_ini(self, text: str) -> None:
+        pending: dict[str, dict[str, Any]] = {}
+        group, kind = "ungrouped", "hosts"
+        for number, raw in enumerate(text.splitlines(), 1):
+            self.where = f" line {number}"
+            line = raw.strip()
+            if not line or line[0] in ";#":
+                continue
+            if line.startswith("["):
+                m = self._SECTION.match(line)
+                if not m:
+                    if not line.endswith("]"):
+                        raise self.fail(f"unclosed section {line!r}")
+                    raise self.fail(f"invalid section {line!r} (no spaces or colons in a group name)")
+                group, kind = m.group(1), m.group(2) or "hosts"
+                if kind not in ("hosts", "children", "vars"):
+                    raise self.fail(f"unknown section kind {kind!r} in {line!r} (hosts, children or vars)")
+                if group not in self.groups:
+                    if kind == "vars" and group not in pending:
+                        pending[group] = {"line": number, "kind": kind, "parents": []}
+                    self.add_group(group)
+                if group in pending and kind != "vars":
+                    if pending[group]["kind"] == "children":
+                        self._adopt(group, pending)
+                    else:
+                        del pending[group]
+                continue
+            if kind == "hosts":
+                try:
+                    words = shlex.split(line, comments=True)
+                except ValueError as exc:
+                    raise self.fail(f"{exc} in {line!r}") from None
+                if words[0].endswith(":") or words[0].strip() == "---":
+                    raise self.fail(f"invalid host pattern {words[0]!r}")
+                hvars: dict[str, Any] = {}
+                for word in words[1:]:
+                    key, sep, value = word.partition("=")
+                    if not sep:
+                        raise self.fail(f"expected key=value, got {word!r}")
+                    hvars[key] = _ini_value(value)
+                self._add_hosts(words[0], group, hvars)
+            elif kind == "vars":
+                key, sep, value = line.partition("=")
                 if not sep:
-                    raise InventoryError(f"inventory {path} line {number}: expected key=value, got {word!r}")
-                hvars[key] = _ini_value(value)
-            g.hosts[words[0]] = hvars
-    return groups
+                    raise self.fail(f"expected key=value, got {line!r}")
+                self.set_group_var(group, key.strip(), _ini_value(value.strip()))
+            else:
+                m = self._GROUPNAME.match(line)
+                if not m:
+                    raise self.fail(f"expected a group name, got {line!r}")
+                child = m.group(1)
+                if child in self.groups:
+                    self.add_child(group, child)
+                else:
+                    pending.setdefault(child, {"line": number, "kind": "children", "parents": []})
+                    pending[child]["parents"].append(group)
+        for name, decl in pending.items():
+            self.where = f" line {decl['line']}"
+            if decl["kind"] == "vars":
+                raise self.fail(f"section [{name}:vars] is for a group that is never defined")
+            raise self.fail(f"section [{decl['parents'][-1]}:children] names the undefined group {name}")
+        self.where = ""
+
+    def _adopt(self, group: str, pending: dict[str, dict[str, Any]]) -> None:
+        for parent in pending[group]["parents"]:
+            self.add_child(parent, group)
+            if parent in pending and pending[parent]["kind"] == "children":
+                self._adopt(parent, pending)
+        del pending[group]
 
 
-def _ini_value(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in ("true", "yes"):
-        return True
-    if lowered in ("false", "no"):
-        return False
+# --- helpers ---------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as Ansible loads variables: ``!unsafe`` is a plain string, ``!vault`` is refused."""
+
+
+def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+
+
+class _VaultValue(Exception):
+    pass
+
+
+def _vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise _VaultValue(str(node.start_mark).strip())
+
+
+_Loader.add_constructor("!unsafe", _unsafe)
+_Loader.add_constructor("!vault", _vault)
+_Loader.add_constructor("!vault-encrypted", _vault)
+
+
+def _dir_vars_files(directory: Path) -> list[Path]:
+    """The files of a group_vars/NAME/ directory as Ansible picks them: name order, recursive, no hidden
+    files or backups, only .yml/.yaml/.json or no extension, no directories with an extension."""
+    found: list[Path] = []
+    for entry in sorted(os.listdir(directory)):
+        if entry.startswith(".") or entry.endswith("~"):
+            continue
+        full, ext = directory / entry, os.path.splitext(entry)[1]
+        if full.is_dir():
+            if not ext:
+                found += _dir_vars_files(full)
+        elif full.is_file() and (not ext or ext in _YAML_EXTENSIONS):
+            found.append(full)
+    return found
+
+
+def _load_yaml(text: str, what: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except _VaultValue as exc:
+        raise InventoryError(f"{what} holds a vault-encrypted value ({exc}), which pollerfleet cannot read") from None
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"{what} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _ini_value(text: str) -> Any:
+    """An INI value as Ansible's INI reader types it: a Python literal if it is one, else the text."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if value is Ellipsis:
+        return "..."
+    if isinstance(value, complex):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
     return value
+
+
+_RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
+_LABEL = rf"(?:[\w]|{_RANGE})(?:[\w_-]|{_RANGE})*(?<![_-])"
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.I)
+_IPV4_PART = r"(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5]|\[[0-9]+:[0-9]+(?::[0-9]+)?\])"
+_IPV4 = re.compile(rf"^(?:{_IPV4_PART}\.){{3}}{_IPV4_PART}$")
+_BRACKETED_PORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
+_HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
+
+
+def _split_port(pattern: str) -> tuple[str, Optional[int]]:
+    """``host:port`` as Ansible's parse_address splits it; a pattern it cannot parse keeps no port."""
+    address, port = pattern, None
+    for rx in (_BRACKETED_PORT, _HOST_PORT):
+        m = rx.match(address)
+        if m:
+            address, port = m.group(1), int(m.group(2))
+    if _IPV4.match(address) or _HOSTNAME.match(address):
+        return address, port
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return pattern, None
+    return address, port
+
+
+def expand_host_range(pattern: str) -> list[str]:
+    """``poller[01:03]`` -> poller01..poller03, ``[a:c]``, ``[1:9:2]``, several ranges; as Ansible does."""
+    if "[" not in pattern:
+        return [pattern]
+    head, _, rest = pattern.partition("[")
+    body, closed, tail = rest.partition("]")
+    if not closed:
+        raise ValueError("unclosed range")
+    bounds = body.split(":")
+    if len(bounds) not in (2, 3):
+        raise ValueError("a range is [begin:end] or [begin:end:step]")
+    beg, end = bounds[0] or "0", bounds[1]
+    step = bounds[2] if len(bounds) == 3 else "1"
+    if not end:
+        raise ValueError("a range needs an end")
+    width = 0
+    if beg[0] == "0" and len(beg) > 1:
+        width = len(beg)
+        if len(end) != width:
+            raise ValueError("begin and end of a zero-padded range must have the same width")
+    try:
+        if not step.isdigit() or int(step) == 0:
+            raise ValueError("the step of a range must be a positive integer")
+        if beg in string.ascii_letters and end in string.ascii_letters:
+            i, j = string.ascii_letters.index(beg), string.ascii_letters.index(end)
+            if i > j:
+                raise ValueError("a range must have begin <= end")
+            seq: list[str] = list(string.ascii_letters[i : j + 1 : int(step)])
+        else:
+            seq = [str(n).zfill(width) for n in range(int(beg), int(end) + 1, int(step))]
+    except ValueError as exc:
+        raise ValueError(str(exc) if "range" in str(exc) else f"bad range [{body}]") from None
+    out: list[str] = []
+    for item in seq:
+        out += expand_host_range(f"{head}{item}{tail}")
+    return out

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from . import __version__, config
 
@@ -36,8 +36,9 @@ def _report(r: Any, decision: Any, args: argparse.Namespace, **audit: object) ->
 
     problem = r.log(decision, dry_run=args.dry_run, **audit)
     print(decision.line)
-    if problem:
-        print(f"pollerfleet: warning: {problem}", file=sys.stderr)
+    for warning in (decision.problem, problem):
+        if warning:
+            print(f"pollerfleet: warning: {warning}", file=sys.stderr)
     if decision.action in ("error", "refused", "deferred"):
         return 1
     if args.wait and decision.queue_id is not None:
@@ -80,14 +81,16 @@ def _reconcile(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"pollerfleet: {exc}", file=sys.stderr)
         return 2
-    decisions = reconcile(r, hosts, ImageJudge(cfg, rules), dry_run=args.dry_run, report=print)
-    failed = [d for d in decisions if d.action == "error"]
+    out = reconcile(r, hosts, ImageJudge(cfg, rules), dry_run=args.dry_run, report=print)
+    decisions = out.decisions
     print(
-        f"reconcile: {len(hosts)} hosts, {len(decisions)} stale, "
+        f"reconcile: {len(hosts)} hosts, "
+        + (f"{len(out.not_evaluated)} NOT EVALUATED, " if out.not_evaluated else "")
+        + f"{len(decisions)} stale, "
         f"{sum(d.action in ('triggered', 'would-trigger') for d in decisions)} "
         f"{'would be ' if args.dry_run else ''}redeployed"
     )
-    return 1 if failed else 0
+    return out.exit_code
 
 
 def _rebuild(args: argparse.Namespace) -> int:
@@ -197,7 +200,7 @@ def _stale_result(args: argparse.Namespace) -> int:
 
 def _breaker(args: argparse.Namespace) -> int:
     from .jenkins_api import JenkinsError
-    from .redeploy import Redeployer
+    from .redeploy import Redeployer, StateError
 
     r = Redeployer(_load(args))
     if args.action == "status":
@@ -206,10 +209,16 @@ def _breaker(args: argparse.Namespace) -> int:
         return 1 if tripped else 0
     try:
         print(r.breaker_reset())
-    except (JenkinsError, config.ConfigError, TimeoutError, OSError) as exc:
+    except (JenkinsError, config.ConfigError, TimeoutError, OSError, StateError) as exc:
         print(f"pollerfleet: breaker not reset: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _seconds(text: str) -> float:
+    from .plugin import positive_float
+
+    return positive_float(text)
 
 
 def range_arg(text: str) -> str:
@@ -218,9 +227,15 @@ def range_arg(text: str) -> str:
     return check(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line on stderr (exit 2), not usage plus message."""
 
-    p = argparse.ArgumentParser(prog="pollerfleet", description="Watch, repair and rebuild the Centreon poller fleet.")
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="pollerfleet", description="Watch, repair and rebuild the Centreon poller fleet.")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument(
         "--config",
@@ -236,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--force", action="store_true", help="skip the per-host cooldown (not the other rules)")
     rd.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
     rd.add_argument("--wait", action="store_true", help="follow the build to its result")
-    rd.add_argument("--wait-timeout", type=float, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
+    rd.add_argument("--wait-timeout", type=_seconds, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
     rd.set_defaults(func=_redeploy)
 
     rc = sub.add_parser("reconcile", help="redeploy every stale poller the event handlers missed (run it from cron)")
@@ -245,12 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("-n", "--name", default="centreon-engine", metavar="CONTAINER", help="the engine container")
     rc.add_argument(
         "--critical-behind",
+        type=range_arg,
         default="",
         metavar="RANGE",
         help="as check_poller_image: redeploy when the count of newer releases is outside RANGE",
     )
     rc.add_argument(
         "--critical-lag",
+        type=range_arg,
         default="1",
         metavar="DAYS",
         help="as check_poller_image: redeploy once a newer image has existed this long (default: 1)",
@@ -269,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rb.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
     rb.add_argument("--wait", action="store_true", help="follow the build to its result")
-    rb.add_argument("--wait-timeout", type=float, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
+    rb.add_argument("--wait-timeout", type=_seconds, default=3600, metavar="SECONDS", help=argparse.SUPPRESS)
     rb.set_defaults(func=_rebuild)
 
     st = sub.add_parser("status", help="the whole fleet at a glance: daemon, engine, image, vmware per host")

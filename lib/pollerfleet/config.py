@@ -8,6 +8,7 @@ the file and the key.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import sys
@@ -212,6 +213,8 @@ def _coerce(annotation: Any, value: Any, where: str, path: Path) -> Any:
     if text == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config file {path}: {where} must be a number")
+        if not math.isfinite(value):  # TOML has nan and inf: a wait or a limit must be a real number
+            raise ConfigError(f"config file {path}: {where} must be a finite number, not {value}")
         return float(value)
     if not isinstance(value, str):
         raise ConfigError(f"config file {path}: {where} must be a string")

@@ -88,8 +88,9 @@ def _run(
         actor, decision = act(args, cfg, label)
         problem = actor.log(decision, statetype=args.statetype, attempt=args.attempt, dry_run=args.dry_run)
         print(decision.line)
-        if problem:
-            print(f"{kind}: warning: {problem}", file=sys.stderr)
+        for warning in (decision.problem, problem):
+            if warning:
+                print(f"{kind}: warning: {warning}", file=sys.stderr)
         return 0
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 from .config import Config, ConfigError
 from .jenkins_api import JenkinsClient, JenkinsError
 from .names import printable, valid_version
-from .redeploy import AuditLog, Decision, StateStore
+from .redeploy import AuditLog, Decision, StateError, StateStore
 from .registry import RegistryError
 from .release import ReleaseStatus, release_status
 from .upstream import UpstreamError
@@ -70,7 +70,7 @@ class Rebuilder:
                 queue_id = self.jenkins.trigger(self.job, {self.param: version})
         except (JenkinsError, ConfigError) as exc:
             return done("error", str(exc))
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, StateError) as exc:
             return done("error", str(exc))
         return done("triggered", f"{self.job} with {self.param}={version}", queue_id=queue_id)
 

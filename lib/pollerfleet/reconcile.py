@@ -9,7 +9,7 @@ the same decision path as the handler: cooldown, budget, breaker and dedupe all 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .inventory import PollerHost
@@ -26,20 +26,37 @@ class Verdict:
     error: bool = False  # the host could not be evaluated (daemon or registry unreachable)
 
 
+@dataclass
+class Outcome:
+    """What one reconcile run did: the decisions taken, and the hosts it could not judge."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    not_evaluated: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all judged and handled; 1 a request failed (error, refused); 3 a host was not judged."""
+        if any(d.action in ("error", "refused") for d in self.decisions):
+            return 1
+        return 3 if self.not_evaluated else 0
+
+
 def reconcile(
     redeployer: Redeployer,
     hosts: Iterable[PollerHost],
     judge: Callable[[PollerHost], Verdict],
     dry_run: bool = False,
     report: Optional[Callable[[str], None]] = None,
-) -> list[Decision]:
-    """Judge every host; request a redeploy for each stale one. Returns the decisions taken."""
+) -> Outcome:
+    """Judge every host; request a redeploy for each stale one."""
     say = report or (lambda _line: None)
-    decisions = []
+    out = Outcome()
+    decisions = out.decisions
     for host in hosts:
         verdict = judge(host)
         if verdict.error:
             say(f"{host.name}: not evaluated: {verdict.summary}")
+            out.not_evaluated.append(host.name)
             continue
         if not verdict.stale:
             say(f"{host.name}: no redeploy needed: {verdict.summary}")
@@ -48,7 +65,8 @@ def reconcile(
         decision = redeployer.request(host.name, dry_run=dry_run, source="reconcile", state=verdict.summary)
         problem = redeployer.log(decision, dry_run=dry_run)
         say(decision.line)
-        if problem:
-            say(f"warning: {problem}")
+        for warning in (decision.problem, problem):
+            if warning:
+                say(f"warning: {warning}")
         decisions.append(decision)
-    return decisions
+    return out

@@ -19,6 +19,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ from .config import Config, ConfigError
 from .jenkins_api import BuildRef, JenkinsClient, JenkinsError
 from .names import printable, valid_hostname
 
+RESET_ADVICE = "checks it and runs `pollerfleet breaker reset` (the file is kept for inspection)"
 IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
 FAILED_RESULTS = ("FAILURE",)
 
@@ -46,6 +48,7 @@ class Decision:
     source: str = "handler"
     state: str = ""
     kind: str = "redeploy"  # or rebuild, whose "host" is the engine version
+    problem: str = ""  # what went wrong after the action itself (the state not saved): said on its own line
 
     @property
     def line(self) -> str:
@@ -63,8 +66,38 @@ class FleetState:
     breaker: dict[str, Any] = field(default_factory=dict)
 
 
+class StateError(Exception):
+    """The state file exists but cannot be used: no automatic decision is taken on it."""
+
+
+def _create_shared(path: Path, flags: int) -> int:
+    """Open PATH, creating it for the state directory's group (0660, the directory's group).
+
+    The engine user's handlers and root's `pollerfleet ... --dry-run` share these files: one that
+    root created with its own group and umask would lock the engine user out."""
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o660)
+    except FileExistsError:
+        return os.open(path, flags)
+    with contextlib.suppress(OSError):  # best effort: a user outside that group cannot give it away
+        os.fchown(fd, -1, path.parent.stat().st_gid)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o660)
+    return fd
+
+
+def _who() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return f"uid {os.geteuid()}"
+
+
 class StateStore:
-    """The JSON state file, replaced atomically; a corrupt file is set aside, not fatal."""
+    """The JSON state file, replaced atomically and durably. A file that exists but cannot be read
+    or parsed is a StateError: decisions stop (fail closed) until an operator resets it."""
 
     def __init__(self, directory: Path, name: str = "redeploy") -> None:
         self.directory = directory
@@ -73,25 +106,76 @@ class StateStore:
 
     def load(self) -> FleetState:
         try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-            return FleetState(dict(doc.get("hosts", {})), list(doc.get("triggers", [])), dict(doc.get("breaker", {})))
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return FleetState()
-        except (OSError, ValueError, AttributeError, TypeError):
-            with contextlib.suppress(OSError):
-                self.path.replace(self.path.with_suffix(f".corrupt-{int(time.time())}"))
-            return FleetState()
+        except OSError as exc:
+            raise StateError(f"the state file {self.path} cannot be read by {_who()}: {exc.strerror or exc}") from None
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+            hosts, triggers, breaker = doc.get("hosts", {}), doc.get("triggers", []), doc.get("breaker", {})
+            if not (
+                isinstance(hosts, dict)
+                and all(isinstance(v, dict) for v in hosts.values())
+                and isinstance(triggers, list)
+                and all(isinstance(t, dict) for t in triggers)
+                and isinstance(breaker, dict)
+            ):
+                raise ValueError("unexpected structure")
+        except (ValueError, AttributeError):
+            raise StateError(f"the state file {self.path} is corrupt (not the JSON this suite writes)") from None
+        return FleetState(hosts, triggers, breaker)
 
     def save(self, state: FleetState) -> None:
+        """Write a new file, fsync it, rename it over the old one, fsync the directory."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(asdict(state), indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        data = json.dumps(asdict(state), indent=1, sort_keys=True).encode()
+        fd = _create_shared(tmp, os.O_WRONLY)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        os.close(fd)
+        try:
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        dfd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def set_aside(self) -> Optional[Path]:
+        """Move an unusable state file out of the way (kept for inspection); return where it went."""
+        kept = self.path.with_name(f"{self.path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
+        try:
+            self.path.replace(kept)
+        except FileNotFoundError:
+            return None
+        return kept
 
     @contextlib.contextmanager
     def locked(self, timeout: float) -> Iterator[None]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fd = _create_shared(self.lock_path, os.O_RDWR)
+        except PermissionError:
+            try:  # flock needs no write access: a lock file someone else owns still works if readable
+                fd = os.open(self.lock_path, os.O_RDONLY)
+            except PermissionError:
+                raise StateError(self._lock_advice()) from None
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -99,12 +183,23 @@ class StateStore:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or not time.monotonic() < deadline:
                         raise TimeoutError(f"the decision lock {self.lock_path} is held by another process") from None
                     time.sleep(0.05)
             yield
         finally:
             os.close(fd)
+
+    def _lock_advice(self) -> str:
+        try:
+            st = self.lock_path.stat()
+            owner = f"owner uid {st.st_uid}, group gid {st.st_gid}, mode {stat.S_IMODE(st.st_mode):04o}"
+        except OSError:
+            owner = "cannot stat it"
+        return (
+            f"the decision lock {self.lock_path} cannot be opened by {_who()} ({owner}): give it the group of "
+            f"{self.directory} and mode 0660 (chgrp/chmod), or remove it while nothing runs"
+        )
 
 
 class AuditLog:
@@ -117,9 +212,11 @@ class AuditLog:
         """Append the decision; return an error sentence instead of raising."""
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **asdict(decision), **extra}
         record["host"] = printable(decision.host, 300)
+        if not record.get("problem"):
+            record.pop("problem", None)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            fd = _create_shared(self.path, os.O_WRONLY | os.O_APPEND)
             with os.fdopen(fd, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record, sort_keys=True) + "\n")
         except OSError as exc:
@@ -169,6 +266,8 @@ class Redeployer:
                 return self._decide_locked(host, force, dry_run, done)
         except TimeoutError as exc:
             return done("deferred", str(exc))
+        except StateError as exc:
+            return done("refused", f"{exc}; automatic redeploys stop until an operator {RESET_ADVICE}")
         except JenkinsError as exc:
             return done("error", str(exc))
         except ConfigError as exc:
@@ -248,10 +347,18 @@ class Redeployer:
                 f"{self.job} with {self.param}={host} ({busy} of {self.rules.budget} deploy slots in use)",
             )
         queue_id = self.jenkins.trigger(self.job, {self.param: host})
+        # From here on the build exists: whatever fails next, the decision stays "triggered".
         st.hosts[host] = {"last_trigger": now, "queue_id": queue_id, "pending": True}
         st.triggers = [*hour, {"time": now, "host": host, "queue_id": queue_id}]
-        self.store.save(st)
-        return done("triggered", f"{self.job} with {self.param}={host}", queue_id=queue_id)
+        problem = ""
+        try:
+            self.store.save(st)
+        except OSError as exc:
+            problem = (
+                f"the trigger was not recorded in {self.store.path} ({exc.strerror or exc}): "
+                "cooldown and budget do not count it"
+            )
+        return done("triggered", f"{self.job} with {self.param}={host}", queue_id=queue_id, problem=problem)
 
     def _breaker_reason(self, builds: list[BuildRef], st: FleetState) -> str:
         ignore_up_to = int(st.breaker.get("ignore_up_to") or 0)
@@ -290,7 +397,7 @@ class Redeployer:
                 entry["pending"] = False
                 entry["recovered"] = self.clock()
                 self.store.save(st)
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, StateError) as exc:
             return Decision(host, "error", str(exc), source=source, state=state)
         return Decision(
             host,
@@ -302,7 +409,10 @@ class Redeployer:
         )
 
     def breaker_status(self) -> tuple[bool, str]:
-        st = self.store.load()
+        try:
+            st = self.store.load()
+        except StateError as exc:
+            return True, f"unusable: {exc}; check it, then run `pollerfleet breaker reset`"
         if st.breaker.get("tripped"):
             return True, f"open since {st.breaker.get('since_text', '?')}: {st.breaker.get('reason', '')}"
         if st.breaker.get("reset_text"):
@@ -314,14 +424,23 @@ class Redeployer:
         return False, "closed"
 
     def breaker_reset(self) -> str:
-        """Close the breaker; failures already in Jenkins no longer count."""
+        """Close the breaker; failures already in Jenkins no longer count. An unusable state file is
+        set aside (kept for inspection) and replaced by a fresh one."""
+        kept = None
         with self.store.locked(self.rules.lock_timeout):
-            st = self.store.load()
             newest = max((b.number or 0 for b in self.jenkins.builds(self.job)), default=0)
+            try:
+                st = self.store.load()
+            except StateError:
+                kept = self.store.set_aside()
+                st = FleetState()
             now = self.clock()
             st.breaker = {"tripped": False, "ignore_up_to": newest, "reset": now, "reset_text": _stamp(now)}
             self.store.save(st)
-        return f"circuit breaker reset; {self.job} builds up to #{newest} no longer count"
+        said = f"circuit breaker reset; {self.job} builds up to #{newest} no longer count"
+        if kept is not None:
+            said += f"; the unusable state file was kept as {kept} (the cooldowns it held are forgotten)"
+        return said
 
     def log(self, decision: Decision, **extra: Any) -> Optional[str]:
         return self.audit.write(decision, **extra)

@@ -116,8 +116,12 @@ def test_unreachable_host_is_reported_not_redeployed(docker: Docker, registry: s
         inv = tmp_path / "inventory.yml"
         inv.write_text(inv.read_text().replace(docker.host, f"unix://{tmp_path}/nowhere.sock"))
         r = pollerfleet(cfg, "reconcile", "--critical-behind", "0")
-        assert r.returncode == 0
-        assert f"poller09: not evaluated: no Docker socket at unix://{tmp_path}/nowhere.sock" in r.stdout
+        # cron must not see a safety net that evaluated nothing as a working one
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert r.stdout == (
+            f"poller09: not evaluated: no Docker socket at unix://{tmp_path}/nowhere.sock\n"
+            "reconcile: 1 hosts, 1 NOT EVALUATED, 0 stale, 0 redeployed\n"
+        )
         assert standin.triggered(JOB) == []
     finally:
         standin.stop()

@@ -374,3 +374,165 @@ def test_jenkins_5xx_and_garbage_are_one_line_reasons(tmp_path: Path, mode: str,
             )
     finally:
         gw.stop()
+
+
+# -- fail closed: the state file, the lock, the audit ----------------------------------------------
+def _cut_short(path: Path, n: int = 10) -> bytes:
+    data = path.read_bytes()
+    path.write_bytes(data[:-n])
+    return data[:-n]
+
+
+def test_corrupt_state_file_stops_triggers_until_reset(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(duration=0.1, cooldown_minutes=60)
+    assert "triggered" in f.handler("CRITICAL", "HARD", "3", "poller01").stdout
+    f.standin.wait_idle()
+    state = f.state_dir / "redeploy-state.json"
+    bad = _cut_short(state)
+    # the cooldown of poller01 and everything else the file held is unknown: nothing is triggered
+    for host in ("poller01", "poller02"):
+        r = f.handler("CRITICAL", "HARD", "3", host)
+        assert (r.returncode, r.stderr) == (0, "")
+        assert r.stdout == (
+            f"redeploy {host}: refused: the state file {state} is corrupt (not the JSON this suite writes); "
+            "automatic redeploys stop until an operator checks it and runs `pollerfleet breaker reset` "
+            "(the file is kept for inspection)\n"
+        )
+    assert f.triggered() == ["poller01"]
+    assert state.read_bytes() == bad  # kept as it was, for inspection
+    assert [a["action"] for a in f.audit_lines()] == ["triggered", "refused", "refused"]
+    r = f.cli("breaker", "status")
+    assert r.returncode == 1 and r.stdout.startswith(f"circuit breaker unusable: the state file {state} is corrupt")
+    r = f.cli("breaker", "reset")
+    assert r.returncode == 0, r.stderr
+    kept = sorted(f.state_dir.glob("redeploy-state.json.bad-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == bad
+    assert r.stdout == (
+        f"circuit breaker reset; {JOB} builds up to #1 no longer count; the unusable state file was kept as "
+        f"{kept[0]} (the cooldowns it held are forgotten)\n"
+    )
+    assert "triggered" in f.handler("CRITICAL", "HARD", "3", "poller02").stdout
+    assert f.triggered() == ["poller01", "poller02"]
+
+
+def test_lock_timeout_nan_is_a_config_error_not_an_endless_wait(make_fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import fcntl
+
+    f = make_fleet()
+    f.config.write_text(f.config.read_text().replace("[redeploy]\n", "[redeploy]\nlock_timeout = nan\n"))
+    f.state_dir.mkdir(exist_ok=True)
+    with open(f.state_dir / "redeploy.lock", "w") as held:  # another handler is deciding
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = f.handler("CRITICAL", "HARD", "3", "poller01")
+    assert r.stdout == (
+        f"redeploy poller01: error: config file {f.config}: [redeploy] lock_timeout must be a finite number, not nan\n"
+    )
+    assert f.triggered() == []
+
+
+ENGINE_USER = "nagios"  # the engine user of Debian's nagios4 here, as centreon-engine is Centreon's
+
+
+@dataclass
+class EngineUserFleet(Fleet):
+    def as_engine_user(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The handler as the engine runs it: its own user, not root."""
+        setpriv = ["setpriv", f"--reuid={ENGINE_USER}", f"--regid={ENGINE_USER}", "--init-groups"]
+        return subprocess.run(
+            [*setpriv, sys.executable, str(PLUGINS / "handle_poller_redeploy"), *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+@pytest.fixture
+def engine_fleet() -> Iterator[EngineUserFleet]:
+    """A fleet whose state and audit directories belong to the engine user's group (as the package
+    installs them), under a directory that user can reach; the test itself runs as root."""
+    import grp
+    import os
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the handler as the engine user")
+    gid = grp.getgrnam(ENGINE_USER).gr_gid
+    base = Path(tempfile.mkdtemp(prefix="pft-engine-user-", dir="/tmp"))
+    base.chmod(0o755)
+    standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["HOSTNAME"], duration=0.1, one_per="HOSTNAME")])
+    standin.start()
+    try:
+        hosts = ["poller01", "poller02"]
+        cfg = write_config(base, standin.url, hosts)
+        cfg.write_text(cfg.read_text().replace(str(base / "audit.log"), str(base / "log" / "audit.log")))
+        for d in (base / "state", base / "log"):
+            d.mkdir()
+            os.chown(d, 0, gid)
+            d.chmod(0o770)
+        os.chown(base / "jenkins.token", 0, gid)
+        (base / "jenkins.token").chmod(0o640)
+        yield EngineUserFleet(standin, cfg, base / "log" / "audit.log", base / "state", hosts)
+    finally:
+        standin.stop()
+        shutil.rmtree(base)
+
+
+def test_root_dry_run_first_does_not_lock_the_engine_user_out(engine_fleet: EngineUserFleet) -> None:
+    f = engine_fleet
+    r = f.cli("redeploy", "poller01", "--dry-run")  # root, e.g. `sudo pollerfleet redeploy --dry-run`
+    assert r.returncode == 0 and "would-trigger" in r.stdout, r.stdout + r.stderr
+    r = f.as_engine_user("CRITICAL", "HARD", "3", "poller01")
+    assert r.stdout.startswith("redeploy poller01: triggered (queue item "), r.stdout + r.stderr
+    assert r.stderr == ""
+    assert f.triggered() == ["poller01"]
+    assert [a["action"] for a in f.audit_lines()] == ["would-trigger", "triggered"]
+
+
+def test_a_lock_the_engine_user_cannot_open_is_said_clearly(engine_fleet: EngineUserFleet) -> None:
+    lock = engine_fleet.state_dir / "redeploy.lock"
+    lock.touch()
+    lock.chmod(0o600)  # left by an older version run as root
+    r = engine_fleet.as_engine_user("CRITICAL", "HARD", "3", "poller01")
+    assert r.stdout.startswith(
+        f"redeploy poller01: refused: the decision lock {lock} cannot be opened by {ENGINE_USER} "
+        "(owner uid 0, group gid 0, mode 0600): give it the group of "
+    ), r.stdout
+    assert engine_fleet.triggered() == []
+
+
+def test_state_file_the_engine_user_cannot_read_stops_triggers(engine_fleet: EngineUserFleet) -> None:
+    f = engine_fleet
+    state = f.state_dir / "redeploy-state.json"
+    state.write_text('{"breaker": {}, "hosts": {"poller01": {"last_trigger": 1}}, "triggers": []}')
+    state.chmod(0o600)
+    r = f.as_engine_user("CRITICAL", "HARD", "3", "poller01")
+    assert r.stdout == (
+        f"redeploy poller01: refused: the state file {state} cannot be read by {ENGINE_USER}: Permission denied; "
+        "automatic redeploys stop until an operator checks it and runs `pollerfleet breaker reset` "
+        "(the file is kept for inspection)\n"
+    ), r.stdout
+    assert f.triggered() == []
+    assert f.audit_lines()[-1]["action"] == "refused"
+
+
+def test_a_trigger_whose_state_cannot_be_saved_is_still_audited_as_triggered(engine_fleet: EngineUserFleet) -> None:
+    import os
+
+    f = engine_fleet
+    (f.state_dir / "redeploy.lock").touch()
+    (f.state_dir / "redeploy.lock").chmod(0o644)
+    os.chown(f.state_dir, 0, 0)
+    f.state_dir.chmod(0o755)  # readable, but the engine user cannot write the new state into it
+    r = f.as_engine_user("CRITICAL", "HARD", "3", "poller01")
+    assert f.triggered() == ["poller01"]
+    queue_id = int(r.stdout.split("queue item ")[1].split(")")[0])
+    assert r.stdout == f"redeploy poller01: triggered (queue item {queue_id}): {JOB} with HOSTNAME=poller01\n"
+    problem = (
+        f"the trigger was not recorded in {f.state_dir / 'redeploy-state.json'} (Permission denied): "
+        "cooldown and budget do not count it"
+    )
+    assert r.stderr == f"redeploy: warning: {problem}\n"
+    last = f.audit_lines()[-1]
+    assert (last["action"], last["queue_id"], last["problem"]) == ("triggered", queue_id, problem)

@@ -68,6 +68,9 @@ def test_env_var_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("[jenkins]\ntoken_file = ''\n", "[jenkins] token_file must be a non-empty path string"),
         ("docker = 1\n", "[docker] must be a table"),
         ("[docker\n", "is not valid TOML"),
+        ("[redeploy]\nlock_timeout = nan\n", "[redeploy] lock_timeout must be a finite number, not nan"),
+        ("[docker]\ntimeout = inf\n", "[docker] timeout must be a finite number, not inf"),
+        ("[redeploy]\ncooldown_minutes = -inf\n", "[redeploy] cooldown_minutes must be a finite number, not -inf"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, text: str, message: str) -> None:

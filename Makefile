@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 
-.PHONY: all deps venv demo demo-stop test lint format unit integration e2e commands bench clean
+.PHONY: all deps venv demo demo-stop test lint format unit integration e2e commands bench clean packages package-deps
 
 all: test
 
@@ -32,13 +32,15 @@ lint: venv
 	shellcheck $(SHELL_SCRIPTS)
 	cd ansible && ../$(VENV)/bin/ansible-lint --offline --profile production
 	$(VENV)/bin/hadolint $(shell git ls-files '*Dockerfile*' 2>/dev/null)
+	# the suite runs on the platform's Python: 3.9 on EL8/EL9 (the RPM), so nothing newer than 3.9
+	$(VENV)/bin/vermin -q -t=3.9- --violations --no-tips --eval-annotations lib plugins commands packaging
 
 
 format: venv
 	$(VENV)/bin/ruff format lib plugins tests commands benchmarks images
 	$(VENV)/bin/ruff check --fix lib plugins tests commands benchmarks images
 
-test: deps venv lint
+test: deps venv lint package-deps
 	$(PY) -m pytest
 
 unit: venv
@@ -53,8 +55,23 @@ integration: deps venv
 commands: venv
 	$(PY) commands/generate.py
 
+# What building and testing the packages needs from outside, fetched once: the dependencies' wheels
+# for each target Python (PyPI, again only when the requirements change) and a Debian 12 root
+# filesystem (this machine's apt sources, kept in ~/.cache).
+WHEELHOUSE := build/wheelhouse/.fetched
+$(WHEELHOUSE): setup.cfg packaging/requirements.py $(VENV)/.installed
+	bash packaging/build.sh wheelhouse
+	touch $@
+
+package-deps: deps $(WHEELHOUSE)
+	bash packaging/debian12-rootfs.sh >/dev/null
+
+# dist/centreon-poller-fleet_VERSION-1_amd64.deb (Debian 12), dist/centreon-poller-fleet-VERSION-1.x86_64.rpm (EL8/EL9)
+packages: $(WHEELHOUSE)
+	bash packaging/build.sh packages
+
 bench: deps venv
 	$(PY) benchmarks/bench_check_container.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info lib/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info lib/*.egg-info .pytest_cache .mypy_cache .ruff_cache

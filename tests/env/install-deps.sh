@@ -17,6 +17,7 @@ declare -A wanted=(
   [nagios4]=nagios4-core
   [sshd]=openssh-server
   [rsync]=rsync
+  [mmdebstrap]=mmdebstrap
 
 
 )

@@ -1,0 +1,182 @@
+"""The .deb and the .rpm that `make packages` builds: what they hold, and the .deb installed for real.
+
+The .deb goes into a clean Debian 12 container (a root filesystem made by mmdebstrap, imported into
+the test daemon, no network), and every plugin in /usr/lib/centreon/plugins runs there as the
+engine's user. The .rpm cannot be installed here (no EL userland can be fetched), so its file list,
+modes, owners, requirements and scriptlets are read with rpm itself. Both builds run offline from
+the wheelhouse and the root filesystem that `make package-deps` fetched once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import DOCKER_CLI, PLUGINS, ROOT, Docker
+
+pytestmark = pytest.mark.packages
+
+ENGINE_USER = "centreon-engine"
+ROOTFS_IMAGE = "pollerfleet-test/debian12-rootfs:1"
+PLUGIN_DIR = "/usr/lib/centreon/plugins"
+EXECUTABLES = sorted([*(p.name for p in PLUGINS.iterdir()), "pollerfleet"])
+STATE_DIRS = ("/var/cache/pollerfleet", "/var/lib/pollerfleet", "/var/log/pollerfleet")
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("dist")
+    proc = subprocess.run(
+        ["bash", str(ROOT / "packaging" / "build.sh"), "packages"],
+        cwd=ROOT,
+        env={**os.environ, "OUT": str(out), "PY": str(ROOT / ".venv" / "bin" / "python")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"packaging/build.sh packages failed (wheelhouse fetched? make package-deps):\n{proc.stderr}")
+    found = {p.suffix: p for p in out.iterdir()}
+    assert set(found) == {".deb", ".rpm"}, sorted(out.iterdir())
+    return {"deb": found[".deb"], "rpm": found[".rpm"]}
+
+
+def rpm_query(rpm: Path, *args: str) -> str:
+    return subprocess.run(["rpm", "-qp", *args, str(rpm)], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture(scope="session")
+def rpm_files(packages: dict[str, Path]) -> dict[str, tuple[str, str, str, str]]:
+    """path -> (mode as ls shows it, user:group, rpm file flags, symlink target)."""
+    fmt = "[%{FILENAMES}\t%{FILEMODES:perms}\t%{FILEUSERNAME}:%{FILEGROUPNAME}\t%{FILEFLAGS:fflags}\t%{FILELINKTOS}\n]"
+    rows = [line.split("\t") for line in rpm_query(packages["rpm"], "--queryformat", fmt).splitlines()]
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def test_rpm_links_every_plugin_where_user1_points(rpm_files: dict[str, tuple[str, str, str, str]]) -> None:
+    for name in EXECUTABLES:
+        mode, owner, _, target = rpm_files[f"{PLUGIN_DIR}/{name}"]
+        assert (mode[0], target) == ("l", f"/opt/pollerfleet/bin/{name}")
+        mode, owner, _, _ = rpm_files[f"/opt/pollerfleet/bin/{name}"]
+        assert (mode, owner) == ("-rwxr-xr-x", "root:root")
+    assert {p for p in rpm_files if p.startswith(f"{PLUGIN_DIR}/")} == {f"{PLUGIN_DIR}/{n}" for n in EXECUTABLES}
+
+
+def test_rpm_carries_a_venv_on_the_platform_python_39(rpm_files: dict[str, tuple[str, str, str, str]]) -> None:
+    assert rpm_files["/opt/pollerfleet/bin/python"][3] == "/usr/bin/python3.9"
+    site = "/opt/pollerfleet/lib/python3.9/site-packages"
+    assert f"{site}/pollerfleet/cli.py" in rpm_files
+    assert f"{site}/tomli/__init__.py" in rpm_files  # python_version < "3.11" holds on the target
+    binaries = [p for p in rpm_files if p.startswith(site) and p.endswith(".so")]
+    assert binaries and all("cpython-39-" in p for p in binaries), binaries
+    assert not any("/bin/" in p for p in rpm_files if p.startswith(site))
+
+
+def test_rpm_config_and_directories(rpm_files: dict[str, tuple[str, str, str, str]]) -> None:
+    assert rpm_files["/etc/pollerfleet/fleet.toml"][:3] == ("-rw-r-----", f"root:{ENGINE_USER}", "cn")
+    assert rpm_files["/etc/pollerfleet"][:2] == ("drwxr-x---", f"root:{ENGINE_USER}")
+    for d in STATE_DIRS:
+        assert rpm_files[d][:2] == ("drwxr-x---", f"{ENGINE_USER}:{ENGINE_USER}"), d
+    for name in ("centreon-clapi.txt", "pollerfleet-objects.cfg", "source.toml"):
+        assert rpm_files[f"/usr/share/centreon-poller-fleet/commands/{name}"][:2] == ("-rw-r--r--", "root:root")
+
+
+def test_rpm_requirements_and_scriptlets(packages: dict[str, Path]) -> None:
+    requires = rpm_query(packages["rpm"], "--requires").split("\n")
+    assert "/usr/bin/python3.9" in requires and "shadow-utils" in requires
+    scripts = rpm_query(packages["rpm"], "--scripts")
+    pre = scripts.split("preinstall scriptlet (using /bin/sh):")[1].split("scriptlet")[0]
+    assert "groupadd --system centreon-engine" in pre and "useradd --system" in pre
+    assert "getent passwd centreon-engine" in pre  # an existing engine user is left alone
+
+
+def test_no_file_points_back_to_the_build_machine(packages: dict[str, Path], tmp_path: Path) -> None:
+    subprocess.run(["dpkg-deb", "-x", str(packages["deb"]), str(tmp_path)], check=True)
+    for f in (tmp_path / "opt/pollerfleet/bin").iterdir():
+        if not f.is_symlink():
+            assert f.read_text().startswith("#!/opt/pollerfleet/bin/python\n"), f
+    assert os.readlink(tmp_path / "opt/pollerfleet/bin/python") == "/usr/bin/python3.11"
+    assert "home = /usr/bin\n" in (tmp_path / "opt/pollerfleet/pyvenv.cfg").read_text()
+
+
+def docker_exec(docker: Docker, container: str, *cmd: str, user: str = "root") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DOCKER_CLI, "-H", docker.host, "exec", "-u", user, container, *cmd],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def debian12(docker: Docker, packages: dict[str, Path]) -> Iterator[str]:
+    """A clean Debian 12 container (no network) with the .deb installed by dpkg -i."""
+    present = subprocess.run([DOCKER_CLI, "-H", docker.host, "image", "inspect", ROOTFS_IMAGE], capture_output=True)
+    if present.returncode != 0:
+        tar = subprocess.run(
+            ["bash", str(ROOT / "packaging" / "debian12-rootfs.sh"), "--path"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if not Path(tar).is_file():
+            pytest.fail(f"no Debian 12 root filesystem at {tar}: make package-deps builds it once")
+        docker("import", tar, ROOTFS_IMAGE, timeout=300)
+    deb = packages["deb"]
+    name = docker.run(
+        "pkg-debian12", "-v", f"{deb.parent}:/pkg:ro", image=ROOTFS_IMAGE, cmd=("sleep", "infinity"), network="none"
+    )
+    install = docker_exec(docker, name, "dpkg", "-i", f"/pkg/{deb.name}")
+    assert install.returncode == 0, install.stdout + install.stderr
+    yield name
+    docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_deb_installs_offline_with_owners_set(docker: Docker, debian12: str) -> None:
+    paths = ["/etc/pollerfleet", "/etc/pollerfleet/fleet.toml", *STATE_DIRS]
+    stat = docker_exec(docker, debian12, "stat", "-c", "%n %A %U:%G", *paths).stdout.splitlines()
+    assert stat == [
+        f"/etc/pollerfleet drwxr-x--- root:{ENGINE_USER}",
+        f"/etc/pollerfleet/fleet.toml -rw-r----- root:{ENGINE_USER}",
+        *[f"{d} drwxr-x--- {ENGINE_USER}:{ENGINE_USER}" for d in STATE_DIRS],
+    ]
+    conffiles = docker_exec(docker, debian12, "cat", "/var/lib/dpkg/info/centreon-poller-fleet.conffiles").stdout
+    assert conffiles.split() == ["/etc/pollerfleet/fleet.toml"]
+    check = docker_exec(docker, debian12, "/usr/bin/pollerfleet", "check-config", user=ENGINE_USER)
+    assert (check.returncode, check.stdout) == (0, "configuration OK: /etc/pollerfleet/fleet.toml\n")
+
+
+NOWHERE = ("-H", "127.0.0.1", "--docker-url", "tcp://127.0.0.1:9", "--no-tls")  # nothing listens there
+CALLS = {
+    "check_docker_host": (NOWHERE, 3, "DOCKER UNKNOWN - "),
+    "check_poller_container": (NOWHERE, 3, "CONTAINER UNKNOWN - "),
+    "check_poller_image": (NOWHERE, 3, "IMAGE UNKNOWN - "),
+    "check_poller_vmware": (NOWHERE, 3, "VMWARE UNKNOWN - "),
+    "check_engine_release": (("--upstream", "http://127.0.0.1:9/", "--registry", "http://127.0.0.1:9"), 3, "RELEASE "),
+    "handle_poller_redeploy": (("OK", "HARD", "1", "poller01"), 0, "redeploy poller01: ignored"),
+    "handle_engine_rebuild": (("OK", "HARD", "1"), 0, "rebuild (newest): ignored"),
+    "pollerfleet": (("stale-result",), 3, "UNKNOWN - "),  # the pf_sweep_missing command
+}
+
+
+def test_every_executable_has_a_call() -> None:
+    assert sorted(CALLS) == EXECUTABLES
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXECUTABLES)
+def test_installed_plugin_runs_as_the_engine_user(docker: Docker, debian12: str, name: str) -> None:
+    args, rc, start = CALLS[name]
+    run = docker_exec(docker, debian12, f"{PLUGIN_DIR}/{name}", *args, user=ENGINE_USER)
+    assert run.returncode == rc, run.stdout + run.stderr
+    assert run.stdout.startswith(start) and run.stdout.count("\n") == 1, run.stdout
+    assert run.stderr == ""

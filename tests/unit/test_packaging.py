@@ -1,0 +1,49 @@
+"""packaging/: the example configuration the package installs, and the per-target requirements."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from pollerfleet import config
+from tests.helpers import ROOT
+
+EXAMPLE = ROOT / "packaging" / "fleet.toml"
+
+
+def test_the_example_as_shipped_sets_nothing() -> None:
+    """Installed as /etc/pollerfleet/fleet.toml: the suite must run on its defaults until edited."""
+    assert config.load(str(EXAMPLE)) == config.Config(path=EXAMPLE)
+
+
+def test_every_commented_key_of_the_example_is_a_real_key(tmp_path: Path) -> None:
+    """Uncommented, the example must load: a key renamed in the suite cannot linger here."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    active = [m[1] for line in lines if (m := re.match(r"^# (\[\w+\].*|\w+ = .*)$", line))]
+    assert len(active) >= 10
+    path = tmp_path / "fleet.toml"
+    path.write_text("\n".join(active) + "\n", encoding="utf-8")
+    loaded = config.load(str(path))
+    assert loaded.registry.url == "https://registry.example.com:5000"
+    assert str(loaded.fleet.inventory) == "/etc/pollerfleet/inventory.ini"
+
+
+def requirements(target: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "packaging" / "requirements.py"), target],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def test_requirements_follow_the_target_python_not_the_builder() -> None:
+    """pip would judge `python_version < "3.11"` by the Python running pip: the RPM's 3.9 needs tomli."""
+    on_39, on_311 = requirements("3.9"), requirements("3.11")
+    assert "tomli>=1.1" in on_39
+    assert not any(r.startswith("tomli") for r in on_311)
+    assert [r for r in on_39 if not r.startswith("tomli")] == on_311
+    assert any(r.startswith("nagiosplugin") for r in on_311)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from . import verbosity
+
 DEFAULT_PORT = 2376
 
 
@@ -300,11 +302,17 @@ class DockerClient:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        start = time.monotonic()
         try:
-            conn = self._connection()
-            conn.request(method, self._prefix + path, payload, headers)
-            resp = conn.getresponse()
-            data = resp.read()
+            try:
+                conn = self._connection()
+                conn.request(method, self._prefix + path, payload, headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except Exception as exc:
+                verbosity.request(method, f"{where}{self._prefix}{path}", None, time.monotonic() - start, repr(exc))
+                raise
+            verbosity.request(method, f"{where}{self._prefix}{path}", resp.status, time.monotonic() - start)
         except DockerError:
             self.close()
             raise

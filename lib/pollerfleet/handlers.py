@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from typing import Any, Callable, NoReturn, Optional
 
-from . import __version__, config
+from . import __version__, config, verbosity
 from .names import printable
 from .redeploy import Decision, Redeployer
 
@@ -30,6 +31,9 @@ def _parser(prog: str, description: str, macros: list[tuple[str, str]]) -> _Hand
         p.add_argument(name.lower(), metavar=name, help=help_text)
     p.add_argument("--config", metavar="FILE", help="configuration file")
     p.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="on stderr: -v more words, -vv requests, -vvv tracebacks"
+    )
     return p
 
 
@@ -79,6 +83,7 @@ def _run(
             _audit_misuse(decision, words)
             print(decision.line)
             return 3
+        verbosity.setup(args.verbose, sys.stderr)
         label = f"{args.state.upper()} {args.statetype.upper()} attempt {args.attempt}"
         try:
             cfg = config.load(args.config)
@@ -96,6 +101,8 @@ def _run(
         return int(exc.code or 0)
     except BaseException as exc:  # noqa: BLE001 - an event handler must never die with a traceback
         print(f"{kind}: error: internal error: {type(exc).__name__}: {exc}")
+        if verbosity.level() >= 3:
+            traceback.print_exc(file=sys.stderr)
         return 1
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import jenkins
 import requests
 
+from . import verbosity
 from .config import ConfigError, JenkinsSettings, read_secret
 
 
@@ -66,6 +67,7 @@ class JenkinsClient:
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/"
         self._server = jenkins.Jenkins(self.url, settings.user or None, token, timeout=settings.timeout)
+        verbosity.attach(self._server._session)
         if settings.ca_file:
             self._server._session.verify = str(settings.ca_file)
 

@@ -11,12 +11,13 @@ import functools
 import math
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import nagiosplugin
 
-from . import __version__, config
+from . import __version__, config, verbosity
 from .docker_api import DockerClient, UsageError, endpoint_for
 
 UNKNOWN = 3
@@ -34,11 +35,23 @@ class PluginParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         unknown(self.label, message, self.format_usage().strip())
 
+    def parse_args(self, *args: Any, **kwargs: Any) -> Any:
+        ns = super().parse_args(*args, **kwargs)
+        # -v/-vv/-vvv: the suite's log goes where nagiosplugin puts its own, after the status line
+        verbosity.setup(getattr(ns, "verbose", 0), _log_stream())
+        return ns
+
+
+def _log_stream() -> Any:
+    return nagiosplugin.Runtime().logchan.stream
+
 
 def unknown(label: str, reason: str, detail: str = "") -> NoReturn:
-    """Print one UNKNOWN status line (and optional long output), exit 3."""
+    """Print one UNKNOWN status line (and optional long output, and the -v log), exit 3."""
     reason = " ".join(str(reason).split())
-    sys.stdout.write(f"{label} UNKNOWN - {reason}\n" + (detail + "\n" if detail else ""))
+    logged = _log_stream().getvalue().rstrip("\n") if verbosity.level() else ""
+    more = "\n".join(part for part in (detail, logged) if part)
+    sys.stdout.write(f"{label} UNKNOWN - {reason}\n" + (more + "\n" if more else ""))
     sys.stdout.flush()
     raise SystemExit(UNKNOWN)
 
@@ -80,7 +93,14 @@ def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> 
         metavar="SECONDS",
         help="give up after this many seconds (default: %(default)s)",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (repeat for more)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: the reason in more words; -vv: also every request (method, URL, status, time); "
+        "-vvv: also the traceback of an internal error",
+    )
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -89,7 +109,11 @@ def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> 
     if not docker:
         return
     parser.add_argument(
-        "-H", "--host", metavar="HOST", help="Docker host; means tcp://HOST:2376 with TLS unless --docker-url"
+        "-H",
+        "--host",
+        "--hostname",
+        metavar="HOST",
+        help="Docker host; means tcp://HOST:2376 with TLS unless --docker-url",
     )
     parser.add_argument(
         "--docker-url", metavar="URL", help="Docker API URL: unix:///path, tcp://HOST:PORT or ssh://[USER@]HOST"
@@ -104,9 +128,11 @@ def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> 
 
 def load_config(label: str, args: argparse.Namespace) -> config.Config:
     try:
-        return config.load(args.config)
+        cfg = config.load(args.config)
     except config.ConfigError as exc:
         unknown(label, str(exc))
+    verbosity.log.info("configuration: %s", cfg.path or "built-in defaults (no config file)")
+    return cfg
 
 
 def docker_client(label: str, args: argparse.Namespace, cfg: config.Config) -> DockerClient:
@@ -125,6 +151,12 @@ def docker_client(label: str, args: argparse.Namespace, cfg: config.Config) -> D
         )
     except UsageError as exc:
         unknown(label, str(exc))
+    verbosity.log.info(
+        "docker: %s (%s), each call bounded by %g s",
+        endpoint,
+        f"TLS with ca.pem, cert.pem, key.pem from {endpoint.tls.directory}" if endpoint.tls else "no TLS",
+        endpoint.timeout,
+    )
     return DockerClient(endpoint)
 
 
@@ -153,7 +185,8 @@ def guarded(label: str) -> Callable[[F], F]:
             except nagiosplugin.Timeout as exc:
                 unknown(label, f"no answer within {exc} (-t)")
             except Exception as exc:  # noqa: BLE001 - the one place that turns anything into UNKNOWN
-                unknown(label, f"internal error: {type(exc).__name__}: {exc}")
+                trace = traceback.format_exc().rstrip("\n") if verbosity.level() >= 3 else ""
+                unknown(label, f"internal error: {type(exc).__name__}: {exc}", trace)
 
         return wrapper  # type: ignore[return-value]
 

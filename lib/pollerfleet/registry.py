@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin, urlsplit
 
+from . import verbosity
 from .config import ConfigError, RegistrySettings, read_secret
 from .timefmt import epoch
 
@@ -66,7 +67,7 @@ class RegistryClient:
         import requests
 
         self._rq = requests
-        self._session = requests.Session()
+        self._session = verbosity.attach(requests.Session())
         self._session.headers["User-Agent"] = "pollerfleet"
         # Passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE (requests #3829).
         self._verify: Any = str(self.settings.ca_file) if self.settings.ca_file else True

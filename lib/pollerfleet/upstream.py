@@ -20,6 +20,8 @@ from xml.etree import ElementTree
 
 import requests
 
+from . import verbosity
+
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 CHUNK = 64 * 1024
@@ -112,7 +114,7 @@ class UpstreamRepo:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.verify = verify
-        self.session = requests.Session()
+        self.session = verbosity.attach(requests.Session())
         self.session.headers["User-Agent"] = "pollerfleet"
 
     def _get(self, href: str, what: str) -> requests.Response:

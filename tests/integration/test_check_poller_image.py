@@ -321,6 +321,38 @@ def test_basic_auth_and_tls_with_own_ca(auth_repo: tuple[Repo, Path], auth_regis
     )
 
 
+def test_verbosity_levels_show_requests_never_credentials(
+    auth_repo: tuple[Repo, Path], auth_registry: dict[str, str]
+) -> None:
+    repo, pw = auth_repo
+    c = repo.run("19.04.1")
+    url = f"https://{auth_registry['address']}"
+    extra = f'username = "pollerfleet"\npassword_file = "{pw}"\nca_file = "{auth_registry["ca"]}"\n'
+    cfg = repo.config(extra, registry_url=url)
+    base = ["--docker-url", repo.docker.host, "-n", c, "--config", str(cfg), "--no-cache"]
+    quiet = run_plugin("check_poller_image", *base)
+    assert quiet.rc == 1 and len(quiet.out.splitlines()) == 1 and quiet.err == "", quiet.out
+    one = run_plugin("check_poller_image", *base, "-v")
+    assert one.rc == 1 and f"configuration: {cfg}" in one.out and f"docker: {repo.docker.host} (no TLS)" in one.out
+    assert " -> " not in one.out  # requests only from -vv on
+    two = run_plugin("check_poller_image", *base, "-vv")
+    assert two.rc == 1 and two.err == "", two.err
+    assert two.line.startswith(f"IMAGE WARNING - {c} runs 19.04.1, newest 19.04.5")
+    requests = [line for line in two.out.splitlines() if " -> " in line]
+    assert any(re.fullmatch(rf"GET {re.escape(repo.docker.host)}/.*/json -> 200 in [\d.]+ ms", r) for r in requests)
+    tags = rf"GET {re.escape(url)}/v2/{repo.name}/tags/list\?n=\d+ -> "
+    assert any(re.fullmatch(tags + r"401 in [\d.]+ ms", r) for r in requests)  # the challenge,
+    assert any(re.fullmatch(tags + r"200 in [\d.]+ ms", r) for r in requests)  # then with the password
+    secret = auth_registry["password"]
+    for text in (two.out, two.err):
+        assert secret not in text and "Authorization" not in text and "Basic " not in text
+    # a request that fails is logged too, with the reason and without the password
+    pw.write_text("wrong-password\n")
+    failed = run_plugin("check_poller_image", *base, "-vv")
+    assert failed.rc == 3 and "401" in failed.line and "wrong-password" not in failed.out + failed.err
+    assert any(" -> 401 in " in line for line in failed.out.splitlines()[1:])
+
+
 def test_oci_index_without_the_daemon_platform_is_unknown(repo: Repo) -> None:
     repo.push("19.04.1")
     c = repo.run("19.04.1")

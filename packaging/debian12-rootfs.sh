@@ -7,7 +7,7 @@
 set -Eeuo pipefail
 only_path=false
 if [ "${1:-}" = --path ]; then only_path=true; shift; fi
-out=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/centreon-poller-fleet/debian12-rootfs.tar}
+out=${1:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/centreon-poller-fleet/debian12-rootfs.tar}
 if [ ! -s "$out" ] && ! $only_path; then
   command -v mmdebstrap >/dev/null || { echo "debian12-rootfs.sh: apt-get install mmdebstrap" >&2; exit 1; }
   mkdir -p "$(dirname "$out")"

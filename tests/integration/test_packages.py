@@ -115,8 +115,8 @@ def docker_exec(docker: Docker, container: str, *cmd: str, user: str = "root") -
 
 
 @pytest.fixture(scope="session")
-def debian12(docker: Docker, packages: dict[str, Path]) -> Iterator[str]:
-    """A clean Debian 12 container (no network) with the .deb installed by dpkg -i."""
+def debian12_image(docker: Docker) -> str:
+    """The clean Debian 12 root filesystem, imported into the test daemon once."""
     present = subprocess.run([DOCKER_CLI, "-H", docker.host, "image", "inspect", ROOTFS_IMAGE], capture_output=True)
     if present.returncode != 0:
         tar = subprocess.run(
@@ -128,9 +128,15 @@ def debian12(docker: Docker, packages: dict[str, Path]) -> Iterator[str]:
         if not Path(tar).is_file():
             pytest.fail(f"no Debian 12 root filesystem at {tar}: make package-deps builds it once")
         docker("import", tar, ROOTFS_IMAGE, timeout=300)
+    return ROOTFS_IMAGE
+
+
+@pytest.fixture(scope="session")
+def debian12(docker: Docker, debian12_image: str, packages: dict[str, Path]) -> Iterator[str]:
+    """A clean Debian 12 container (no network) with the .deb installed by dpkg -i."""
     deb = packages["deb"]
     name = docker.run(
-        "pkg-debian12", "-v", f"{deb.parent}:/pkg:ro", image=ROOTFS_IMAGE, cmd=("sleep", "infinity"), network="none"
+        "pkg-debian12", "-v", f"{deb.parent}:/pkg:ro", image=debian12_image, cmd=("sleep", "infinity"), network="none"
     )
     install = docker_exec(docker, name, "dpkg", "-i", f"/pkg/{deb.name}")
     assert install.returncode == 0, install.stdout + install.stderr
@@ -180,3 +186,38 @@ def test_installed_plugin_runs_as_the_engine_user(docker: Docker, debian12: str,
     assert run.returncode == rc, run.stdout + run.stderr
     assert run.stdout.startswith(start) and run.stdout.count("\n") == 1, run.stdout
     assert run.stderr == ""
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_deb_upgrade_keeps_the_admins_config_and_removal_keeps_state(
+    docker: Docker, debian12_image: str, packages: dict[str, Path]
+) -> None:
+    """An edited fleet.toml survives a reinstall; removal leaves config and state, purge the config."""
+    dist = packages["deb"].parent
+    name = docker.run(
+        "pkg-lifecycle", "-v", f"{dist}:/pkg:ro", image=debian12_image, cmd=("sleep", "infinity"), network="none"
+    )
+
+    def sh(script: str, user: str = "root") -> str:
+        run = docker_exec(docker, name, "sh", "-ec", script, user=user)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return run.stdout
+
+    try:
+        sh(f"dpkg -i /pkg/{packages['deb'].name} >/dev/null")
+        sh("printf '[docker]\\ntimeout = 12\\n' >>/etc/pollerfleet/fleet.toml")
+        sh("echo '{}' >/var/lib/pollerfleet/kept.json", user=ENGINE_USER)
+        sh(f"dpkg -i /pkg/{packages['deb'].name} >/dev/null")
+        assert sh("tail -1 /etc/pollerfleet/fleet.toml") == "timeout = 12\n"
+        sh("dpkg -r centreon-poller-fleet >/dev/null")
+        left = sh("ls -d /opt/pollerfleet /usr/lib/centreon/plugins/check_docker_host 2>/dev/null || true")
+        assert left == ""
+        assert (
+            sh("ls /etc/pollerfleet /var/lib/pollerfleet")
+            == "/etc/pollerfleet:\nfleet.toml\n\n/var/lib/pollerfleet:\nkept.json\n"
+        )
+        sh("dpkg -P centreon-poller-fleet >/dev/null")
+        assert sh("ls /etc/pollerfleet 2>/dev/null || echo gone") == "gone\n"
+    finally:
+        docker("rm", "-f", name, check=False)

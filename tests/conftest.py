@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BUSYBOX_IMAGE, ENV_SCRIPTS, Docker, env_script
+from tests.helpers import BUSYBOX_IMAGE, DOCKER_CLI, ENV_SCRIPTS, ROOT, Docker, env_script
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,21 @@ def docker(docker_env: dict[str, str]) -> Iterator[Docker]:
     d = Docker(f"unix://{docker_env['PFT_DOCKER_SOCK']}", docker_env["PFT_DOCKER_TCP"], f"pft{os.getpid()}-")
     yield d
     d.remove_prefixed()
+
+
+@pytest.fixture(scope="session")
+def twin_image(docker: Docker) -> str:
+    """The Debian twin of the poller image, built once per session by images/build-twin.sh (its root
+    filesystem is cached between sessions; the daemon's layer cache makes a rebuild quick)."""
+    tag = "pollerfleet-test/twin:session"
+    subprocess.run(
+        ["bash", str(ROOT / "images" / "build-twin.sh"), tag],
+        env={**os.environ, "DOCKER_HOST": docker.host, "DOCKER": DOCKER_CLI},
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=600,
+    )
+    return tag
 
 
 @pytest.fixture(scope="session")

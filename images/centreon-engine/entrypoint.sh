@@ -1,9 +1,45 @@
 #!/usr/bin/env bash
-# Fetch this poller's configuration from the central (keeping the last good one when that fails),
-# then hand over to supervisord. Only "no configuration at all" stops the container.
+# Prepare what lives on the host mounts, fetch this poller's configuration from the central
+# (keeping the last good one when that fails), then hand over to supervisord. Only "no
+# configuration at all" stops the container.
+#
+#   SSH host keys   made at the first start in /etc/ssh/host-keys (a host mount): each poller has
+#                   its own, and a redeploy keeps them
+#   rw/             the engine's command pipe directory, on the retention mount, owned by the engine
+#   RELAYHOST       postfix's relay for notification mail (e.g. [smtp.example.com]:25), optional
 set -Eeuo pipefail
+
+say() { printf 'poller-entrypoint: %s\n' "$*" >&2; }
+engine_user=centreon-engine
+keys=/etc/ssh/host-keys
+
+mkdir -p "$keys"
+chmod 0700 "$keys"
+for type in ed25519 ecdsa rsa; do
+  key="$keys/ssh_host_${type}_key"
+  if [ ! -s "$key" ]; then
+    rm -f "$key" "$key.pub"
+    ssh-keygen -q -t "$type" -N '' -C "${POLLER_NAME:-$(hostname)}" -f "$key"
+    say "made this poller's SSH host key $key ($(ssh-keygen -l -f "$key.pub" | cut -d' ' -f2))"
+  fi
+done
+mkdir -p /run/sshd
+
+# the host mounts may be empty or owned by someone else: the engine must own what it writes
+chown "$engine_user:" /var/lib/centreon-engine /var/log/centreon-engine
+install -d -o "$engine_user" -g "$engine_user" -m 0750 /var/lib/centreon-engine/rw
+
+relay=${RELAYHOST:-}
+if [ -n "$relay" ]; then
+  [[ "$relay" =~ ^\[?[A-Za-z0-9][A-Za-z0-9.-]*\]?(:[0-9]{1,5})?$ ]] || {
+    say "RELAYHOST '$relay' is not [host]:port; mail stays local"
+    relay=""
+  }
+fi
+postconf -e "relayhost = $relay"
+
 if ! /usr/local/bin/pollerfleet-fetch-config; then
-  echo "poller-entrypoint: no usable engine configuration; not starting" >&2
+  say "no usable engine configuration; not starting"
   exit 1
 fi
 exec "$@"

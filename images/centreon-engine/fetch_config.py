@@ -91,8 +91,8 @@ def env_path(name, default, value=None):
     return value
 
 
-def settings():
-    """Every environment value, checked before anything is used."""
+def settings(fetching=True):
+    """Every environment value, checked before anything is used (the central's only when FETCHING)."""
     s = {}
     s["config_dir"] = env_path("CONFIG_DIR", "/etc/centreon-engine")
     s["central"] = env("CENTRAL_HOST", "")
@@ -112,11 +112,11 @@ def settings():
         ("remote", "REMOTE_CONFIG_DIR", "/var/cache/centreon/config/engine/{poller_id}"),
         ("remote_broker", "REMOTE_BROKER_DIR", "/var/cache/centreon/config/broker/{poller_id}"),
     ):
-        template = os.environ.get(name, default)
+        template = os.environ.get(name, default) if fetching else ""
         if "{poller_id}" in template and not s["poller_id"]:
             raise BadEnvironment(f"POLLER_ID is not set and {name} needs it ({template})")
         s[key] = env_path(name, "", template.replace("{poller_id}", s["poller_id"]).replace("{poller}", s["poller"]))
-    if not s["remote"]:
+    if fetching and not s["remote"]:
         raise BadEnvironment("REMOTE_CONFIG_DIR is empty")
     s["engine_path"] = env_path("ENGINE_CONFIG_PATH", "/etc/centreon-engine").rstrip("/")
     s["broker_path"] = env_path("BROKER_CONFIG_PATH", "/etc/centreon-broker").rstrip("/")
@@ -453,12 +453,13 @@ def finish(config_dir, why):
 
 
 def main(argv):
+    watching = argv[1:] == ["--watch-push"]
     try:
-        s = settings()
+        s = settings(fetching=not watching)
     except BadEnvironment as exc:
         log(f"bad environment: {exc}")
         return finish(os.environ.get("CONFIG_DIR") or "/etc/centreon-engine", "the environment is invalid")
-    if argv[1:] == ["--watch-push"]:
+    if watching:
         watch_push(s)
         return 0
     if argv[1:]:

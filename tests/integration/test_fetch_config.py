@@ -48,7 +48,7 @@ def run(sshd: dict[str, str], config_dir: Path, remote: Path, key: str = "id_ed2
 def central(tmp_path: Path) -> Path:
     """/var/cache/centreon/config as the central generates it for poller id 7."""
     remote = tmp_path / "central"
-    (tmp_path / "var" / "checkresults").mkdir(parents=True)
+    (tmp_path / "var" / "rw").mkdir(parents=True)
     generate(remote, 7, var=str(tmp_path / "var"), log=str(tmp_path / "var"), user="root")
     return remote
 

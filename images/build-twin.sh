@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build the Debian 12 twin of the poller image into the daemon DOCKER_HOST names: the production
+# image's own supervisord.conf, entrypoint, health check and config fetch client on Debian's
+# supervisor, openssh-server, postfix 3 and nagios4 (the engine: same lineage and configuration
+# language as Centreon Engine). Centreon's packages and the CentOS/AlmaLinux bases cannot be fetched
+# here; Debian's can, from this machine's own apt sources (no mirror is named).
+#
+#   build-twin.sh TAG
+#
+# The root filesystem (mmdebstrap, ~30 s, ~280 MB) is cached in TWIN_CACHE_DIR (default
+# ${XDG_CACHE_HOME:-~/.cache}/pollerfleet/twin), keyed by the suite and the package list; its
+# `docker import` is reused while the daemon has it. The image itself builds with --network none.
+set -Eeuo pipefail
+cd "$(dirname "$0")"
+
+die() { printf 'build-twin.sh: %s\n' "$1" >&2; exit "${2:-1}"; }
+log() { printf 'build-twin.sh: %s\n' "$*" >&2; }
+
+[ $# -eq 1 ] || die "usage: build-twin.sh TAG" 64
+tag=$1
+[[ "$tag" =~ ^[a-z0-9]+([._/:-][A-Za-z0-9]+)*$ ]] || die "'$tag' is not an image reference" 64
+[ -n "${DOCKER_HOST:-}" ] || die "DOCKER_HOST is not set: name the daemon to build into" 64
+
+DOCKER=${DOCKER:-docker}
+export DOCKER_BUILDKIT=0 # the legacy builder: --network none, no buildx needed
+suite=bookworm
+packages=supervisor,openssh-server,postfix,nagios4-core,python3,rsync,procps
+key=$(printf '%s\n' "$suite" "--variant=apt" "$packages" | sha256sum | cut -c1-16)
+cache=${TWIN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pollerfleet/twin}
+rootfs="$cache/rootfs-$suite-$key.tar"
+base="pollerfleet/twin-rootfs:$suite-$key"
+
+if [ ! -s "$rootfs" ]; then
+  command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install mmdebstrap"
+  mkdir -p "$cache"
+  tmp="$rootfs.tmp-$$"
+  trap 'rm -f "$tmp"' EXIT
+  log "making the $suite root filesystem ($packages) into $rootfs"
+  mmdebstrap --quiet --variant=apt --include="$packages" \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    "$suite" "$tmp" || die "mmdebstrap failed"
+  mv "$tmp" "$rootfs"
+  trap - EXIT
+fi
+
+if ! "$DOCKER" image inspect "$base" >/dev/null 2>&1; then
+  log "importing $rootfs as $base"
+  "$DOCKER" import "$rootfs" "$base" >/dev/null || die "docker import failed"
+fi
+
+log "building $tag on $base"
+"$DOCKER" build --network none --build-arg "TWIN_BASE=$base" \
+  --build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --build-arg "VCS_REF=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
+  -f centreon-engine/Dockerfile.twin -t "$tag" centreon-engine >&2 || die "docker build of $tag failed"
+echo "built $tag"

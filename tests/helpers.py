@@ -139,6 +139,8 @@ def write_fleet_config(
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
         doc["jenkins"] = {"url": jenkins_url, "user": "pollerfleet", "token_file": str(token_file), "timeout": 5}
+        if jenkins_url.startswith("http://"):
+            doc["jenkins"]["allow_http"] = True  # the stand-in on 127.0.0.1
     doc["fleet"] = {"state_dir": str(directory / "state"), "audit_log": str(directory / "audit.log")}
     if inventory is not None:
         doc["fleet"]["inventory"] = str(inventory)

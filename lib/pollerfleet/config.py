@@ -51,6 +51,7 @@ class RegistrySettings:
     password_file: Optional[Path] = None
     ca_file: Optional[Path] = None
     allow_http: bool = False
+    token_hosts: list[str] = field(default_factory=list)  # token services on other hosts that get the credentials
     timeout: float = 10.0
     cache_dir: Path = Path("/var/cache/pollerfleet")
     cache_ttl: int = 300
@@ -64,6 +65,7 @@ class JenkinsSettings:
     user: str = ""
     token_file: Optional[Path] = None
     ca_file: Optional[Path] = None
+    allow_http: bool = False  # the API token travels in clear over http://
     timeout: float = 15.0
     deploy_job: str = "deploy-centreon-poller"
     deploy_parameter: str = "HOSTNAME"
@@ -101,6 +103,7 @@ class UpstreamSettings:
     urls: list[str] = field(default_factory=list)
     package: str = "centreon-engine"
     release_line: str = ""  # e.g. "19.04": the line the fleet follows
+    allow_http: bool = False  # package metadata over http:// can be altered on the way
     timeout: float = 20.0
     max_download_mb: int = 200
 

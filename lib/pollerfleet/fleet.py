@@ -15,7 +15,7 @@ from .images import Freshness, freshness, registry_view, running_image
 from .inventory import PollerHost
 from .reconcile import Verdict
 from .regcache import RegistryCache
-from .registry import RegistryClient, RegistryError, registry_base
+from .registry import RegistryClient, RegistryError, registry_base, settings_for
 from .versions import Policy
 
 DAY = 86400
@@ -98,7 +98,7 @@ class ImageJudge:
         url = s.url or (f"https://{running_registry}" if running_registry else "")
         if not url:
             raise ConfigError("no registry: set [registry] url (the running image reference names none)")
-        return RegistrySettings(**{**s.__dict__, "url": url})
+        return settings_for(s, url)
 
     def __call__(self, host: PollerHost) -> Verdict:
         try:

@@ -14,7 +14,7 @@ from .config import Config, ConfigError, RegistrySettings
 from .docker_api import DockerClient, DockerError, NotFound
 from .images import Freshness, freshness, registry_view, running_image
 from .regcache import RegistryCache
-from .registry import RegistryClient, RegistryError, registry_base
+from .registry import RegistryClient, RegistryError, registry_base, settings_for
 from .versions import Policy
 
 DAY = 86400
@@ -118,7 +118,7 @@ def registry_settings(cfg: Config, registry_url: Optional[str], running_registry
         raise ConfigError(
             "no registry: give --registry URL or set [registry] url (the running image reference names none)"
         )
-    return RegistrySettings(**{**s.__dict__, "url": url})
+    return settings_for(s, url)
 
 
 class ImageResource(nagiosplugin.Resource):

@@ -63,13 +63,18 @@ class JenkinsClient:
             raise ConfigError("no Jenkins is configured: set [jenkins] url")
         if not settings.url.startswith(("https://", "http://")):
             raise ConfigError(f"[jenkins] url {settings.url!r} must start with https:// (or http://)")
+        if settings.url.startswith("http://") and not settings.allow_http:
+            raise ConfigError(
+                f"Jenkins {settings.url} is plain HTTP: the API token would travel in clear; set "
+                "[jenkins] allow_http = true only if it really is unencrypted"
+            )
         token = read_secret(settings.token_file, "Jenkins API token")
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/"
         self._server = jenkins.Jenkins(self.url, settings.user or None, token, timeout=settings.timeout)
         verbosity.attach(self._server._session)
-        if settings.ca_file:
-            self._server._session.verify = str(settings.ca_file)
+        # always set: python-jenkins turns verification off when PYTHONHTTPSVERIFY=0 is in the environment
+        self._server._session.verify = str(settings.ca_file) if settings.ca_file else True
 
     # -- calls --------------------------------------------------------------------------------
     def trigger(self, job: str, params: dict[str, str]) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin, urlsplit
 
@@ -173,9 +173,14 @@ class RegistryClient:
             elif self._auth is not None:
                 resp = self._send(method, url, what, headers, scope, basic=True)
         if resp.status_code == 401:
-            who = f"user {self.settings.username!r}" if self._auth else "anonymous access"
+            if self._auth is None:
+                raise RegistryError(
+                    f"{self.base} refused anonymous access (401) to {what}: credentials are sent only to the "
+                    "registry [registry] url names (with username and password_file)"
+                )
             raise RegistryError(
-                f"{self.base} refused {who} (401) to {what}: check [registry] username and password_file"
+                f"{self.base} refused user {self.settings.username!r} (401) to {what}: "
+                "check [registry] username and password_file"
             )
         if resp.status_code == 403:
             raise RegistryError(f"{self.base} denied access (403) to {what}")
@@ -222,6 +227,21 @@ class RegistryClient:
         realm = params.pop("realm", "")
         if not realm.startswith(("https://", "http://")):
             raise RegistryError(f"{self.base} asked for a bearer token without a usable realm ({what})")
+        realm_host = (urlsplit(realm).hostname or "").lower()
+        if realm.startswith("http://") and not self.settings.allow_http:
+            raise RegistryError(
+                f"{self.base} sends us to a token service on plain HTTP ({realm}): refused, the credentials "
+                "would travel in clear; set [registry] allow_http = true only if that is really intended"
+            )
+        if (
+            self._auth is not None
+            and realm_host != (urlsplit(self.base).hostname or "").lower()
+            and realm_host not in (h.lower() for h in self.settings.token_hosts)
+        ):
+            raise RegistryError(
+                f"{self.base} sends us to a token service on another host ({realm_host}): the credentials "
+                "go there only if [registry] token_hosts names it"
+            )
         if scope and "scope" not in params:
             params["scope"] = scope
         self.requests_sent += 1
@@ -253,6 +273,20 @@ class RegistryClient:
         if not isinstance(doc, dict):
             raise RegistryError(f"malformed answer from {self.base} ({what}): not a JSON object")
         return doc
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url if "://" in url else "https://" + url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def settings_for(configured: RegistrySettings, url: str) -> RegistrySettings:
+    """The settings to talk to the registry at URL. The credentials go only to the registry that
+    ``[registry] url`` names: a registry named by a poller's image reference (or another
+    --registry) is asked anonymously, so whoever controls a poller cannot collect the password."""
+    if configured.url and _origin(configured.url) == _origin(url):
+        return replace(configured, url=url)
+    return replace(configured, url=url, username="", password_file=None)
 
 
 def registry_base(settings: RegistrySettings) -> str:

@@ -4,14 +4,14 @@ release line the fleet follows (19.04.1 -> 19.04.5)?"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import nagiosplugin
 
 from .config import Config, ConfigError
 from .images import registry_view
-from .registry import RegistryClient, RegistryError, registry_base
+from .registry import RegistryClient, RegistryError, registry_base, settings_for
 from .upstream import Package, UpstreamError, UpstreamRepo, compare
 from .versions import Policy, TagVersion, parse_tag
 
@@ -52,10 +52,18 @@ def in_line(version: str, policy: Policy) -> bool:
     return tv is not None and policy.admits(tv)
 
 
-def upstream_versions(urls: list[str], package: str, policy: Policy, timeout: float, max_bytes: int) -> list[Package]:
+def upstream_versions(
+    urls: list[str], package: str, policy: Policy, timeout: float, max_bytes: int, allow_http: bool = False
+) -> list[Package]:
     """Every version of PACKAGE in the line, over all repositories, newest first, one per version."""
     if not urls:
         raise ConfigError("no upstream repository: give --upstream URL or set [upstream] urls")
+    for url in urls:
+        if url.startswith("http://") and not allow_http:
+            raise ConfigError(
+                f"upstream repository {url} is plain HTTP: its package list could be altered on the way; "
+                "set [upstream] allow_http = true only if no https mirror exists"
+            )
     found: dict[str, Package] = {}
     for url in urls:
         for p in UpstreamRepo(url, timeout, max_bytes).packages(package):
@@ -84,8 +92,9 @@ def release_status(
     connect: Optional[Callable[[], RegistryClient]] = None,
 ) -> ReleaseStatus:
     """Raises UpstreamError, RegistryError, ConfigError."""
-    up = upstream_versions(urls, package, policy, cfg.upstream.timeout, cfg.upstream.max_download_mb * 1024 * 1024)
-    settings = replace(cfg.registry, url=registry_url) if registry_url else cfg.registry
+    u = cfg.upstream
+    up = upstream_versions(urls, package, policy, u.timeout, u.max_download_mb * 1024 * 1024, u.allow_http)
+    settings = settings_for(cfg.registry, registry_url) if registry_url else cfg.registry
     base = registry_base(settings)
     repo = repository or settings.repository
     view = registry_view(connect or (lambda: RegistryClient(settings)), base, repo, policy, None)

@@ -362,3 +362,79 @@ def test_oci_index_without_the_daemon_platform_is_unknown(repo: Repo) -> None:
     api.push_index(repo.name, "19.04.5", {"linux/arm64": digest})  # the daemon's image says linux/amd64
     rc, summary, _ = repo.check(c, "--exclude", "arm", "--no-cache")
     assert (rc, summary) == (3, f"{repo.name}:19.04.5 has no linux/amd64 image (the index offers: linux/arm64)")
+
+
+def test_password_goes_only_to_the_configured_registry(
+    auth_repo: tuple[Repo, Path], auth_registry: dict[str, str]
+) -> None:
+    """No [registry] url: the registry comes from the running image reference, which whoever is
+    root on that poller host chooses; it is asked anonymously, the password stays home."""
+    repo, pw = auth_repo
+    foreign = f"{auth_registry['address']}/{repo.name}:19.04.1"
+    repo.docker("tag", repo.ref("19.04.1"), foreign)
+    c = repo.docker.run(f"{repo.name.replace('/', '-')}-foreign", image=foreign)
+    cfg = repo.tmp / "no-url.toml"
+    cfg.write_text(
+        f'[registry]\nusername = "pollerfleet"\npassword_file = "{pw}"\nca_file = "{auth_registry["ca"]}"\n'
+        f'cache_dir = "{repo.tmp / "cache"}"\n'
+    )
+    rc, summary, _ = repo.check(c, "--no-cache", cfg=cfg)
+    assert (rc, summary) == (
+        3,
+        f"https://{auth_registry['address']} refused anonymous access (401) to list the tags of {repo.name}: "
+        "credentials are sent only to the registry [registry] url names (with username and password_file)",
+    )
+    # named in [registry] url, the same registry gets them
+    url = f"https://{auth_registry['address']}"
+    cfg.write_text(cfg.read_text() + f'url = "{url}"\n')
+    rc, summary, _ = repo.check(c, "--no-cache", cfg=cfg)
+    assert rc == 1 and summary.startswith(f"{c} runs 19.04.1, newest 19.04.5"), summary
+
+
+def test_token_service_on_plain_http_or_another_host_gets_no_password(
+    repo: Repo, auth_registry: dict[str, str], tmp_path: Path
+) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    pw = tmp_path / "registry.password"
+    pw.write_text("s3cret\n")
+    pw.chmod(0o600)
+    creds = f'username = "pollerfleet"\npassword_file = "{pw}"\n'
+    certs = Path(auth_registry["ca"]).parent
+    token = Gateway(f"http://{repo.registry}", mode="bearer", user="pollerfleet", password="s3cret")
+    # an https registry whose bearer challenge names a token service on plain HTTP
+    tls = Gateway(
+        f"http://{repo.registry}",
+        mode="bearer",
+        tls=(str(certs / "server-cert.pem"), str(certs / "server-key.pem")),
+        realm=f"{token.url}/token",
+    )
+    # a plain registry (allowed) whose token service is on another host
+    other = Gateway(f"http://{repo.registry}", mode="bearer", host="127.0.0.2", user="pollerfleet", password="s3cret")
+    plain = Gateway(f"http://{repo.registry}", mode="bearer", realm=f"{other.url}/token")
+    plain.token = tls.token = other.token = token.token
+    try:
+        cfg = tmp_path / "tls.toml"
+        cfg.write_text(f'[registry]\nurl = "{tls.url}"\nca_file = "{auth_registry["ca"]}"\n{creds}')
+        rc, summary, _ = repo.check(c, "--no-cache", cfg=cfg)
+        assert (rc, summary) == (
+            3,
+            f"{tls.url} sends us to a token service on plain HTTP ({token.url}/token): refused, the credentials "
+            "would travel in clear; set [registry] allow_http = true only if that is really intended",
+        )
+        assert token.paths == []
+        rc, summary, _ = repo.check(c, "--no-cache", cfg=repo.config(creds, registry_url=plain.url))
+        assert (rc, summary) == (
+            3,
+            f"{plain.url} sends us to a token service on another host (127.0.0.2): the credentials go there "
+            "only if [registry] token_hosts names it",
+        )
+        assert other.paths == []
+        rc, summary, _ = repo.check(
+            c, "--no-cache", cfg=repo.config(creds + 'token_hosts = ["127.0.0.2"]\n', registry_url=plain.url)
+        )
+        assert rc == 0 and "the newest image" in summary, summary
+        assert any(p.startswith("/token?") for p in other.paths)
+    finally:
+        for gw in (token, tls, other, plain):
+            gw.stop()

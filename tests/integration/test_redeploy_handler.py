@@ -8,6 +8,7 @@ refuses (no crumb -> 403, bad token -> 401, unknown job -> 404).
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -536,3 +537,39 @@ def test_a_trigger_whose_state_cannot_be_saved_is_still_audited_as_triggered(eng
     assert r.stderr == f"redeploy: warning: {problem}\n"
     last = f.audit_lines()[-1]
     assert (last["action"], last["queue_id"], last["problem"]) == ("triggered", queue_id, problem)
+
+
+# -- credentials go only where the operator configured them ----------------------------------------
+def test_plain_http_jenkins_needs_allow_http(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    f.config.write_text(f.config.read_text().replace("allow_http = true\n", ""))
+    r = f.handler("CRITICAL", "HARD", "3", "poller01")
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == (
+        f"redeploy poller01: error: Jenkins {f.standin.url} is plain HTTP: the API token would travel in clear; "
+        "set [jenkins] allow_http = true only if it really is unencrypted\n"
+    )
+    assert f.standin.requests == [] and f.triggered() == []
+
+
+def test_jenkins_tls_is_verified_even_with_pythonhttpsverify_0(auth_registry: dict[str, str], tmp_path: Path) -> None:
+    certs = Path(auth_registry["ca"]).parent  # a certificate for 127.0.0.1 from a CA the system does not know
+    standin = JenkinsStandin(
+        {"pollerfleet": TOKEN},
+        [Job(JOB, ["HOSTNAME"], duration=0.1)],
+        tls=(str(certs / "server-cert.pem"), str(certs / "server-key.pem")),
+    ).start()
+    try:
+        cfg = write_config(tmp_path, standin.url, ["poller01"])
+        argv = [sys.executable, str(PLUGINS / "handle_poller_redeploy"), "CRITICAL", "HARD", "3", "poller01"]
+        env = {**os.environ, "PYTHONHTTPSVERIFY": "0"}
+        r = subprocess.run([*argv, "--config", str(cfg)], capture_output=True, text=True, env=env, check=False)
+        assert r.stdout.startswith(f"redeploy poller01: error: TLS verification of Jenkins at {standin.url} failed"), (
+            r.stdout
+        )
+        assert standin.triggered(JOB) == []
+        cfg.write_text(cfg.read_text().replace("[jenkins]\n", f'[jenkins]\nca_file = "{auth_registry["ca"]}"\n'))
+        r = subprocess.run([*argv, "--config", str(cfg)], capture_output=True, text=True, env=env, check=False)
+        assert r.stdout.startswith("redeploy poller01: triggered"), r.stdout
+    finally:
+        standin.stop()

@@ -80,11 +80,15 @@ def test_reads_every_version_of_the_package(repos: dict[str, str], kind: str) ->
         ("badrepomd", "/badrepomd/repodata/repomd.xml is not valid XML"),
     ],
 )
-def test_broken_repositories_say_why(repos: dict[str, str], kind: str, reason: str) -> None:
+def test_broken_repositories_say_why(repos: dict[str, str], kind: str, reason: str, tmp_path: Path) -> None:
     with pytest.raises(UpstreamError) as err:
         UpstreamRepo(repos[kind]).packages("centreon-engine")
     assert reason in str(err.value)
-    r = run_plugin("check_engine_release", "--upstream", repos[kind], "--registry", "http://127.0.0.1:9")
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text("[upstream]\nallow_http = true\n")
+    r = run_plugin(
+        "check_engine_release", "--upstream", repos[kind], "--registry", "http://127.0.0.1:9", "--config", str(cfg)
+    )
     assert r.rc == 3 and r.err == "" and reason in r.line, r.out
     assert r.line.startswith("RELEASE UNKNOWN - ")
 
@@ -103,7 +107,7 @@ def config(
         token=TOKEN,
         registry_address=registry,
         registry={"repository": repo},
-        upstream={"urls": urls, "release_line": line},
+        upstream={"urls": urls, "release_line": line, "allow_http": True},
     )
 
 
@@ -200,3 +204,12 @@ def test_missing_image_triggers_exactly_one_build(
         assert len(standin.triggered(JOB)) == 1
     finally:
         standin.stop()
+
+
+def test_plain_http_upstream_needs_allow_http(repos: dict[str, str]) -> None:
+    r = run_plugin("check_engine_release", "--upstream", repos["gz"], "--registry", "http://127.0.0.1:9")
+    assert (r.rc, r.err) == (3, "")
+    assert r.line == (
+        f"RELEASE UNKNOWN - upstream repository {repos['gz']} is plain HTTP: its package list could be altered "
+        "on the way; set [upstream] allow_http = true only if no https mirror exists"
+    )

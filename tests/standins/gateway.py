@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
@@ -15,8 +16,21 @@ import requests
 
 
 class Gateway:
-    def __init__(self, upstream: str, mode: str = "proxy", user: str = "", password: str = "") -> None:
+    def __init__(
+        self,
+        upstream: str,
+        mode: str = "proxy",
+        user: str = "",
+        password: str = "",
+        *,
+        tls: Optional[tuple[str, str]] = None,
+        realm: str = "",
+        host: str = "127.0.0.1",
+    ) -> None:
+        """TLS: (certificate, key) files to serve https; REALM: the token service the bearer
+        challenge names (default: this gateway's /token); HOST: another loopback address."""
         self.upstream = upstream.rstrip("/")
+        self.realm, self.host, self.scheme = realm, host, "https" if tls else "http"
         self.mode = mode  # proxy, bearer, garbage, error500, paginate
         self.user, self.password = user, password
         self.token = secrets.token_hex(16)
@@ -37,13 +51,17 @@ class Gateway:
             def do_GET(self) -> None:
                 gateway.handle(self, "GET")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://{self.host}:{self.server.server_address[1]}"
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -107,7 +125,8 @@ class Gateway:
                     h, 200, f'{{"token": "{self.token}"}}'.encode(), {"Content-Type": "application/json"}, method
                 )
             if h.headers.get("Authorization") != f"Bearer {self.token}":
-                challenge = f'Bearer realm="{self.url}/token",service="pft-test",scope="repository:x:pull"'
+                realm = self.realm or f"{self.url}/token"
+                challenge = f'Bearer realm="{realm}",service="pft-test",scope="repository:x:pull"'
                 return self._reply(
                     h,
                     401,

@@ -28,6 +28,7 @@ import argparse
 import base64
 import json
 import secrets
+import ssl
 import subprocess
 import sys
 import threading
@@ -83,8 +84,10 @@ class JenkinsStandin:
         executors: int = 4,
         quiet_period: float = 0.2,
         require_crumb: bool = True,
+        tls: Optional[tuple[str, str]] = None,
     ) -> None:
         self.users = users
+        self.tls = tls  # (certificate, key): serve https, as a Jenkins behind its TLS front does
         self.jobs = {j.name: j for j in jobs}
         self.executors = executors
         self.quiet_period = quiet_period
@@ -110,6 +113,10 @@ class JenkinsStandin:
             server_standin = standin
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         for target in (self._server.serve_forever, self._scheduler):
             t = threading.Thread(target=target, daemon=True)
@@ -120,7 +127,7 @@ class JenkinsStandin:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._server.server_address[1]}/"
 
     def stop(self) -> None:
         self._stop.set()

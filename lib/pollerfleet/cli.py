@@ -55,16 +55,115 @@ def _redeploy(args: argparse.Namespace) -> int:
     from .redeploy import Redeployer
 
     r = Redeployer(_load(args))
-    decision = r.request(args.host, force=args.force, dry_run=args.dry_run, source="operator")
+    decision = r.request(args.host, image=args.image or "", force=args.force, dry_run=args.dry_run, source="operator")
+    for seen in r.events:
+        print(seen.line)
     return _report(r, decision, args, force=args.force)
 
 
+def _fleet_for(args: argparse.Namespace) -> tuple[config.Config, dict[str, Any]]:
+    """The configuration and the inventory's fleet; --inventory overrides [fleet] inventory."""
+    import dataclasses
+
+    from .inventory import InventoryError
+    from .inventory import load as load_inventory
+
+    cfg = _load(args)
+    if args.inventory:
+        cfg = dataclasses.replace(cfg, fleet=dataclasses.replace(cfg.fleet, inventory=Path(args.inventory)))
+    if cfg.fleet.inventory is None:
+        raise SystemExit("pollerfleet: no fleet inventory is configured: set [fleet] inventory or give --inventory")
+    try:
+        return cfg, load_inventory(cfg.fleet.inventory, cfg.fleet.group)
+    except InventoryError as exc:
+        raise SystemExit(f"pollerfleet: {exc}") from None
+
+
+def _desired(args: argparse.Namespace) -> int:
+    """One line per host: HOST REFERENCE, the image the deploy must land it on."""
+    from .desired import DesiredImages, TargetError, fleet_policy
+    from .names import printable, valid_hostname
+
+    cfg, fleet = _fleet_for(args)
+    try:
+        images = DesiredImages(cfg, fleet_policy(cfg))
+    except ValueError as exc:
+        raise SystemExit(f"pollerfleet: {exc}") from None
+    lines, failed = [], False
+    for host in args.hosts:
+        if not valid_hostname(host):
+            print(f"pollerfleet: {printable(host)!r} is not a valid host name (RFC 1123)", file=sys.stderr)
+            failed = True
+            continue
+        if host not in fleet:
+            print(f"pollerfleet: {host} is not in the inventory group [{cfg.fleet.group}]", file=sys.stderr)
+            failed = True
+            continue
+        try:
+            target = images.chosen(fleet[host], args.image) if args.image else images.for_host(fleet[host])
+        except TargetError as exc:
+            print(f"pollerfleet: {host}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        lines.append(f"{host} {target.reference}")
+    if failed:
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Does HOST's engine container run REFERENCE's digest, healthy? The deploy job's last word."""
+    from .desired import TargetError, parse_reference
+    from .docker_api import DockerClient, DockerError, NotFound, UsageError
+    from .fleet import endpoint, engine_name
+    from .images import running_image
+
+    cfg, fleet = _fleet_for(args)
+    if args.host not in fleet:
+        print(f"pollerfleet: {args.host} is not in the inventory group [{cfg.fleet.group}]", file=sys.stderr)
+        return 1
+    try:
+        target = parse_reference(args.reference)
+    except TargetError as exc:
+        print(f"pollerfleet: {exc}", file=sys.stderr)
+        return 1
+    poller = fleet[args.host]
+    name = engine_name(poller)
+    try:
+        with DockerClient(endpoint(poller, cfg)) as client:
+            running = running_image(client, name)
+            state = client.inspect_container(name).get("State") or {}
+    except NotFound:
+        print(f"{args.host}: container {name} not found", file=sys.stderr)
+        return 1
+    except (DockerError, UsageError) as exc:
+        print(f"{args.host}: cannot read the engine container: {exc}", file=sys.stderr)
+        return 1
+    health = str((state.get("Health") or {}).get("Status") or "none")
+    if target.digest not in running.digests:
+        print(
+            f"{args.host}: {name} does not run {target.reference} (it runs {running.reference.tag or '?'} "
+            f"{', '.join(d[:19] for d in running.digests) or 'with no registry digest'})",
+            file=sys.stderr,
+        )
+        return 1
+    if not state.get("Running") or health not in ("healthy", "none"):
+        print(
+            f"{args.host}: {name} runs {target.shown} but is {state.get('Status', '?')}, health {health}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{args.host}: {name} runs {target.reference} ({'healthy' if health == 'healthy' else 'running'})")
+    return 0
+
+
 def _reconcile(args: argparse.Namespace) -> int:
+    from .desired import fleet_policy
     from .fleet import ImageJudge, ImageRules
     from .inventory import InventoryError
     from .reconcile import reconcile
     from .redeploy import Redeployer
-    from .versions import Policy
 
     cfg = _load(args)
     r = Redeployer(cfg)
@@ -76,7 +175,10 @@ def _reconcile(args: argparse.Namespace) -> int:
     hosts = [fleet[h] for h in sorted(fleet) if not args.host or h in args.host]
     try:
         rules = ImageRules(
-            args.critical_behind, args.critical_lag, args.name, Policy(args.include, args.exclude, args.release_line)
+            args.critical_behind,
+            args.critical_lag,
+            args.name,
+            fleet_policy(cfg, args.include, args.exclude, args.release_line),
         )
     except ValueError as exc:
         print(f"pollerfleet: {exc}", file=sys.stderr)
@@ -90,7 +192,24 @@ def _reconcile(args: argparse.Namespace) -> int:
         f"{sum(d.action in ('triggered', 'would-trigger') for d in decisions)} "
         f"{'would be ' if args.dry_run else ''}redeployed"
     )
-    return out.exit_code
+    code = out.exit_code
+    if (args.rebuild or (cfg.upstream.urls and not args.no_rebuild)) and _reconcile_rebuild(cfg, args):
+        code = code or 1
+    return code
+
+
+def _reconcile_rebuild(cfg: config.Config, args: argparse.Namespace) -> list[Any]:
+    """A missed rebuild is retried like a missed redeploy: the newest upstream release without an
+    image is asked for, under the rebuild rules (one build per version, dedupe in Jenkins)."""
+    from .rebuild import Rebuilder
+
+    r = Rebuilder(cfg)
+    decision = r.request(dry_run=args.dry_run, source="reconcile")
+    problem = r.log(decision, dry_run=args.dry_run)
+    print(decision.line)
+    if problem:
+        print(f"pollerfleet: warning: {problem}", file=sys.stderr)
+    return [decision] if decision.action == "error" else []
 
 
 def _rebuild(args: argparse.Namespace) -> int:
@@ -248,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rd = sub.add_parser("redeploy", help="ask Jenkins to redeploy one poller, under the fleet's safety rules")
     rd.add_argument("host", metavar="HOST", help="the poller's Docker host, as named in the inventory")
+    rd.add_argument(
+        "--image",
+        metavar="TAG",
+        help="deploy this release tag (or REPOSITORY:TAG@sha256:DIGEST) instead of the host's desired image; "
+        "checked against the registry and the host's pin",
+    )
     rd.add_argument("--force", action="store_true", help="skip the per-host cooldown (not the other rules)")
     rd.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
     rd.add_argument("--wait", action="store_true", help="follow the build to its result")
@@ -272,10 +397,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="as check_poller_image: redeploy once a newer image has existed this long (default: 1)",
     )
-    rc.add_argument("--include", default="", metavar="REGEX")
-    rc.add_argument("--exclude", default="", metavar="REGEX")
-    rc.add_argument("--release-line", default="", metavar="X.Y")
+    rc.add_argument("--include", default="", metavar="REGEX", help="release tags (default: [registry] include)")
+    rc.add_argument("--exclude", default="", metavar="REGEX", help="not release tags (default: [registry] exclude)")
+    rc.add_argument("--release-line", default="", metavar="X.Y", help="default: [registry] release_line")
+    rebuild = rc.add_mutually_exclusive_group()
+    rebuild.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="also ask for the image build of the newest upstream release that has none "
+        "(the default when [upstream] urls is set)",
+    )
+    rebuild.add_argument("--no-rebuild", action="store_true", help="redeploys only")
     rc.set_defaults(func=_reconcile)
+
+    ds = sub.add_parser(
+        "desired", help="the image each host should run, as REPOSITORY:TAG@DIGEST (jenkins/deploy-poller.sh asks this)"
+    )
+    ds.add_argument("hosts", nargs="+", metavar="HOST", help="inventory host names")
+    ds.add_argument("--inventory", metavar="FILE", help="the Ansible inventory (default: [fleet] inventory)")
+    ds.add_argument(
+        "--image", metavar="TAG|REFERENCE", help="an operator's choice, checked against the registry and the pins"
+    )
+    ds.set_defaults(func=_desired)
+
+    vf = sub.add_parser("verify", help="does HOST run REFERENCE's digest, healthy? (the deploy job's last step)")
+    vf.add_argument("host", metavar="HOST", help="inventory host name")
+    vf.add_argument("reference", metavar="REFERENCE", help="REPOSITORY:TAG@sha256:DIGEST")
+    vf.add_argument("--inventory", metavar="FILE", help="the Ansible inventory (default: [fleet] inventory)")
+    vf.set_defaults(func=_verify)
 
     rb = sub.add_parser("rebuild", help="ask Jenkins to build the poller image of a centreon-engine release")
     rb.add_argument(

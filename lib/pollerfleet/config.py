@@ -55,6 +55,10 @@ class RegistrySettings:
     timeout: float = 10.0
     cache_dir: Path = Path("/var/cache/pollerfleet")
     cache_ttl: int = 300
+    # the fleet's version policy: which tags are releases (the check's options override it)
+    release_line: str = ""
+    include: str = ""
+    exclude: str = ""
 
 
 @dataclass(frozen=True)

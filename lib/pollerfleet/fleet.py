@@ -4,18 +4,17 @@ per host that the reconciler (and the fleet sweep) use, with the same logic as t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import nagiosplugin
 
-from .config import Config, ConfigError, RegistrySettings
+from .config import Config, ConfigError
+from .desired import DesiredImages, TargetError
 from .docker_api import DockerClient, DockerError, Endpoint, NotFound, UsageError, endpoint_for
-from .images import Freshness, freshness, registry_view, running_image
+from .images import Freshness
 from .inventory import PollerHost
 from .reconcile import Verdict
-from .regcache import RegistryCache
-from .registry import RegistryClient, RegistryError, registry_base, settings_for
+from .registry import RegistryError
 from .versions import Policy
 
 DAY = 86400
@@ -60,50 +59,27 @@ class ImageRules:
 
 
 class ImageJudge:
-    """Judges each host's image against the registry, sharing one registry cache."""
+    """Judges each host's image against the image it should run (desired.py), sharing one
+    registry cache."""
 
     def __init__(self, cfg: Config, rules: ImageRules, use_cache: bool = True) -> None:
         self.cfg = cfg
         self.rules = rules
-        s = cfg.registry
-        self.cache = RegistryCache(Path(s.cache_dir), s.cache_ttl) if use_cache and s.cache_ttl > 0 else None
+        self.desired = DesiredImages(cfg, rules.policy, use_cache=use_cache)
 
     def freshness(self, host: PollerHost) -> Freshness:
-        """Raises DockerError, RegistryError, ConfigError, UsageError with one-line reasons."""
+        """Raises DockerError, RegistryError, ConfigError, UsageError, TargetError with one-line reasons."""
         name = engine_name(host, self.rules.container)
         with DockerClient(endpoint(host, self.cfg)) as client:
             try:
-                running = running_image(client, name)
+                return self.desired.judge(client, name, host)
             except NotFound:
                 raise DockerError(f"container {name} not found") from None
-        settings = self.registry_settings(running.reference.registry)
-        base = registry_base(settings)
-        repository = running.reference.repository  # as check_poller_image does by default
-
-        view = registry_view(
-            lambda: RegistryClient(settings, running.platform),
-            base,
-            repository,
-            self.rules.policy,
-            self.cache,
-            running.reference.tag,
-            running.platform,
-        )
-        if view.newest is None:
-            raise RegistryError(f"no release tag of {repository} in {base} matches the policy")
-        return freshness(running, view)
-
-    def registry_settings(self, running_registry: str) -> RegistrySettings:
-        s = self.cfg.registry
-        url = s.url or (f"https://{running_registry}" if running_registry else "")
-        if not url:
-            raise ConfigError("no registry: set [registry] url (the running image reference names none)")
-        return settings_for(s, url)
 
     def __call__(self, host: PollerHost) -> Verdict:
         try:
             f = self.freshness(host)
-        except (DockerError, RegistryError, ConfigError, UsageError) as exc:
+        except (DockerError, RegistryError, ConfigError, UsageError, TargetError) as exc:
             return Verdict(host.name, False, str(exc), error=True)
         stale = self.rules.critical(f)
         summary = f.summary()

@@ -92,6 +92,8 @@ def _run(
             return 1
         actor, decision = act(args, cfg, label)
         problem = actor.log(decision, statetype=args.statetype, attempt=args.attempt, dry_run=args.dry_run)
+        for seen in getattr(actor, "events", []):
+            print(seen.line)
         print(decision.line)
         for warning in (decision.problem, problem):
             if warning:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import threading
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import nagiosplugin
 
-from .config import Config, ConfigError, RegistrySettings
+from . import inventory
+from .config import Config, ConfigError
+from .desired import DesiredImages, TargetError, fleet_policy
 from .docker_api import DockerClient, DockerError, NotFound
-from .images import Freshness, freshness, registry_view, running_image
-from .regcache import RegistryCache
-from .registry import RegistryClient, RegistryError, registry_base, settings_for
-from .versions import Policy
+from .images import Freshness
+from .inventory import InventoryError, PollerHost
+from .registry import RegistryError
 
 DAY = 86400
 
@@ -109,20 +108,31 @@ def add_options(p: argparse.ArgumentParser, range_type: Callable[[str], str]) ->
         help="keep the registry's answer this long (default: [registry] cache_ttl, 300)",
     )
     p.add_argument("--no-cache", action="store_true", help="always ask the registry")
+    p.add_argument(
+        "--poller",
+        metavar="NAME",
+        help="the host's name in the fleet inventory ([fleet] inventory), for its repository and an "
+        "operator's pin (default: the inventory host whose name or ansible_host is -H)",
+    )
 
 
-def registry_settings(cfg: Config, registry_url: Optional[str], running_registry: str) -> RegistrySettings:
-    s = cfg.registry
-    url = registry_url or s.url or (f"https://{running_registry}" if running_registry else "")
-    if not url:
-        raise ConfigError(
-            "no registry: give --registry URL or set [registry] url (the running image reference names none)"
-        )
-    return settings_for(s, url)
+def find_poller(cfg: Config, name: str, address: str) -> Optional[PollerHost]:
+    """The inventory host this check is about: --poller NAME, else the host whose name or
+    ansible_host is the -H address. None without a configured inventory, or for a host the
+    inventory does not list (its running repository is then judged, with no pin)."""
+    if cfg.fleet.inventory is None:
+        return None
+    fleet = inventory.load(cfg.fleet.inventory, cfg.fleet.group)
+    if name:
+        return fleet.get(name)
+    for host in fleet.values():
+        if address and (host.name == address or host.address == address):
+            return host
+    return None
 
 
 class ImageResource(nagiosplugin.Resource):
-    """The image a poller's container runs, against the newest one in the private registry."""
+    """The image a poller's container runs, against the image the host should run (desired.py)."""
 
     def __init__(
         self,
@@ -130,9 +140,11 @@ class ImageResource(nagiosplugin.Resource):
         cfg: Config,
         args: argparse.Namespace,
         lock_for: Optional[Callable[[str], threading.Lock]] = None,
+        poller: Optional[PollerHost] = None,
     ) -> None:
         self.client, self.cfg, self.args = client, cfg, args
         self.lock_for = lock_for  # a fleet sweep asks the registry once per repository, not once per host
+        self.poller = poller
         self.verdict: Optional[Freshness] = None
 
     @property
@@ -142,39 +154,27 @@ class ImageResource(nagiosplugin.Resource):
     def evaluate(self) -> Freshness:
         a = self.args
         try:
-            running = running_image(self.client, a.name)
+            poller = self.poller
+            if poller is None:
+                poller = find_poller(self.cfg, getattr(a, "poller", None) or "", getattr(a, "host", None) or "")
+            desired = DesiredImages(
+                self.cfg,
+                fleet_policy(self.cfg, a.include, a.exclude, a.release_line),
+                use_cache=not a.no_cache,
+                cache_ttl=a.cache_ttl,
+            )
+            return desired.judge(
+                self.client,
+                a.name,
+                poller,
+                repository=a.repository or "",
+                registry_url=a.registry,
+                lock=self.lock_for,
+            )
         except NotFound:
             raise nagiosplugin.CheckError(f"container {a.name} not found") from None
-        except DockerError as exc:
+        except (DockerError, RegistryError, TargetError, ConfigError, InventoryError, ValueError) as exc:
             raise nagiosplugin.CheckError(str(exc)) from None
-        try:
-            policy = Policy(a.include, a.exclude, a.release_line)
-            settings = registry_settings(self.cfg, a.registry, running.reference.registry)
-            base = registry_base(settings)
-        except (ValueError, ConfigError) as exc:
-            raise nagiosplugin.CheckError(str(exc)) from None
-        repository = a.repository or running.reference.repository
-        ttl = a.cache_ttl if a.cache_ttl is not None else settings.cache_ttl
-        cache = None if a.no_cache or ttl <= 0 else RegistryCache(Path(settings.cache_dir), ttl)
-        lock = self.lock_for(f"{base}|{repository}") if self.lock_for else contextlib.nullcontext()
-        try:
-            with lock:
-                view = registry_view(
-                    lambda: RegistryClient(settings, running.platform),
-                    base,
-                    repository,
-                    policy,
-                    cache,
-                    running.reference.tag,
-                    running.platform,
-                )
-        except RegistryError as exc:
-            raise nagiosplugin.CheckError(str(exc)) from None
-        if view.newest is None:
-            raise nagiosplugin.CheckError(
-                f"no release tag of {repository} in {base} matches the policy (tags that are not versions are ignored)"
-            )
-        return freshness(running, view)
 
     def probe(self) -> list[nagiosplugin.Metric]:
         self.verdict = v = self.evaluate()

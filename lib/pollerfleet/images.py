@@ -122,11 +122,12 @@ def registry_view(
     repository: str,
     policy: Policy,
     cache: Optional[RegistryCache],
-    running_tag: str = "",
+    tags: tuple[str, ...] = (),
     platform: str = "linux/amd64",
 ) -> RegistryView:
-    """The releases and the newest image of REPOSITORY at BASE; the running tag's digest is added
-    once per TTL. CONNECT makes the client (and imports requests) only when the cache cannot answer."""
+    """The releases and the newest image of REPOSITORY at BASE; the digests of TAGS (the running
+    tag, a pinned tag) are added once per TTL. CONNECT makes the client (and imports requests) only
+    when the cache cannot answer."""
     key = f"{base}|{repository}|{policy.include}|{policy.exclude}|{policy.release_line}|{platform}"
     client: Optional[RegistryClient] = None
 
@@ -152,12 +153,13 @@ def registry_view(
         if newest is not None:
             view.digests[newest.tag] = newest.digest
         changed = True
-    if running_tag and running_tag not in view.digests:
-        try:
-            view.digests[running_tag] = registry().digest(repository, running_tag)
-        except NotFound:
-            view.digests[running_tag] = None  # the tag is gone from the registry
-        changed = True
+    for tag in tags:
+        if tag and tag not in view.digests:
+            try:
+                view.digests[tag] = registry().digest(repository, tag)
+            except NotFound:
+                view.digests[tag] = None  # the tag is gone from the registry
+            changed = True
     if cache is not None and changed:
         cache.store(key, view.to_json())
     return view
@@ -174,9 +176,21 @@ class Freshness:
     tag_gone: bool  # the running tag no longer exists in the registry
     lag: float  # seconds the newest image has existed while this host runs an older one (0 when fresh)
     age: Optional[float]  # seconds since the running image was built
+    held: Optional[ImageInfo] = None  # the operator's pin, at the digest the registry serves for it
+
+    @property
+    def desired(self) -> Optional[ImageInfo]:
+        """The image this host should run: the pinned one, else the newest release."""
+        return self.held or self.newest
+
+    @property
+    def off_pin(self) -> bool:
+        return self.held is not None and self.held.digest not in self.running.digests
 
     @property
     def behind(self) -> int:
+        if self.held is not None:
+            return int(self.off_pin)
         return len(self.newer_releases) or int(self.rebuilt)
 
     @property
@@ -186,6 +200,11 @@ class Freshness:
     def summary(self) -> str:
         r = self.running
         name = r.container
+        if self.held is not None:
+            newest = f" (newest {self.newest.tag})" if self.newest and self.newest.tag != self.held.tag else ""
+            if self.off_pin:
+                return f"{name} runs {r.shown}, but the host is held at {self.held.tag}{newest}: redeploy to the pin"
+            return f"{name} runs {r.shown}, held at {self.held.tag}{newest}"
         if self.newest is None:
             return f"{name} runs {r.shown}; the registry has no release tag for {r.reference.repository}"
         if self.newer_releases:
@@ -214,11 +233,18 @@ def _days(seconds: Optional[float]) -> str:
     return human_duration(seconds)
 
 
-def freshness(running: RunningImage, view: RegistryView, now: Optional[float] = None) -> Freshness:
-    """Judge RUNNING against VIEW: the one place the suite decides what "stale" means."""
+def freshness(
+    running: RunningImage, view: RegistryView, now: Optional[float] = None, held: Optional[ImageInfo] = None
+) -> Freshness:
+    """Judge RUNNING against VIEW: the one place the suite decides what "stale" means. HELD (an
+    operator's pin, at its current digest) is then the one image that is fresh."""
     now = now if now is not None else time.time()
     newer: tuple[str, ...] = ()
     age = max(0.0, now - running.created) if running.created is not None else None
+    if held is not None:
+        off = held.digest not in running.digests
+        lag = max(0.0, now - held.created) if off and held.created is not None else 0.0
+        return Freshness(running, view.newest, (), False, False, lag, age, held)
     if view.newest is not None and view.newest.digest in running.digests:
         # the very image the newest tag points at, whatever tag this host pulled it by
         return Freshness(running, view.newest, (), False, False, 0.0, age)

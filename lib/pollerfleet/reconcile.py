@@ -64,6 +64,9 @@ def reconcile(
             continue
         decision = redeployer.request(host.name, dry_run=dry_run, source="reconcile", state=verdict.summary)
         problem = redeployer.log(decision, dry_run=dry_run)
+        for seen in redeployer.events:
+            say(seen.line)
+        redeployer.events.clear()
         say(decision.line)
         for warning in (decision.problem, problem):
             if warning:

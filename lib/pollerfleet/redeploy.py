@@ -28,12 +28,18 @@ from typing import Any, Callable, Optional
 
 from . import inventory as inventory_mod
 from .config import Config, ConfigError
+from .desired import DesiredImages, RegistryUnreadable, Target, TargetError, fleet_policy
+from .docker_api import DockerClient, DockerError, UsageError
+from .images import running_image
 from .jenkins_api import BuildRef, JenkinsClient, JenkinsError
 from .names import printable, valid_hostname
 
 RESET_ADVICE = "checks it and runs `pollerfleet breaker reset` (the file is kept for inspection)"
 IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
 FAILED_RESULTS = ("FAILURE",)
+IMAGE_PARAMETER = "POLLER_IMAGE"  # the deploy job's parameters (jenkins/deploy-poller.sh)
+PREPARE_PARAMETER = "PREPARE_HOST"
+NO_PROGRESS_KEPT = 200  # build numbers remembered as no-progress (the breaker reads the last 50 builds)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Decision:
     state: str = ""
     kind: str = "redeploy"  # or rebuild, whose "host" is the engine version
     problem: str = ""  # what went wrong after the action itself (the state not saved): said on its own line
+    image: str = ""  # the target: repository:tag@sha256:digest
 
     @property
     def line(self) -> str:
@@ -64,6 +71,7 @@ class FleetState:
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
     triggers: list[dict[str, Any]] = field(default_factory=list)
     breaker: dict[str, Any] = field(default_factory=dict)
+    no_progress: list[int] = field(default_factory=list)  # SUCCESS builds that did not reach their image
 
 
 class StateError(Exception):
@@ -114,17 +122,20 @@ class StateStore:
         try:
             doc = json.loads(raw.decode("utf-8"))
             hosts, triggers, breaker = doc.get("hosts", {}), doc.get("triggers", []), doc.get("breaker", {})
+            no_progress = doc.get("no_progress", [])
             if not (
                 isinstance(hosts, dict)
                 and all(isinstance(v, dict) for v in hosts.values())
                 and isinstance(triggers, list)
                 and all(isinstance(t, dict) for t in triggers)
                 and isinstance(breaker, dict)
+                and isinstance(no_progress, list)
+                and all(isinstance(n, int) for n in no_progress)
             ):
                 raise ValueError("unexpected structure")
         except (ValueError, AttributeError):
             raise StateError(f"the state file {self.path} is corrupt (not the JSON this suite writes)") from None
-        return FleetState(hosts, triggers, breaker)
+        return FleetState(hosts, triggers, breaker, no_progress)
 
     def save(self, state: FleetState) -> None:
         """Write a new file, fsync it, rename it over the old one, fsync the directory."""
@@ -239,6 +250,11 @@ class Redeployer:
         self._jenkins_factory = jenkins or (lambda: JenkinsClient(cfg.jenkins))
         self._jenkins: Optional[JenkinsClient] = None
         self.clock = clock
+        self.events: list[Decision] = []  # what a decision observed on the way (no-progress builds)
+
+    @property
+    def desired(self) -> DesiredImages:
+        return DesiredImages(self.cfg, fleet_policy(self.cfg))
 
     @property
     def jenkins(self) -> JenkinsClient:
@@ -248,8 +264,18 @@ class Redeployer:
 
     # -- the one decision path ----------------------------------------------------------------
     def request(
-        self, host: str, *, force: bool = False, dry_run: bool = False, source: str = "handler", state: str = ""
+        self,
+        host: str,
+        *,
+        image: str = "",
+        force: bool = False,
+        dry_run: bool = False,
+        source: str = "handler",
+        state: str = "",
     ) -> Decision:
+        """Decide (and trigger) a redeploy of HOST to its desired image, or to IMAGE (a tag or a
+        full reference an operator chose, checked against the registry and the host's pin)."""
+
         def done(action: str, reason: str, **kw: Any) -> Decision:
             return Decision(host, action, reason, source=source, state=state, **kw)
 
@@ -262,8 +288,14 @@ class Redeployer:
         if host not in fleet:
             return done("refused", f"{host} is not in the inventory group [{self.cfg.fleet.group}]")
         try:
+            target = self.desired.chosen(fleet[host], image) if image else self.desired.for_host(fleet[host])
+        except RegistryUnreadable as exc:
+            return done("error", f"no target image: {exc}")
+        except (TargetError, ValueError) as exc:
+            return done("refused", f"no target image: {exc}")
+        try:
             with self.store.locked(self.rules.lock_timeout):
-                return self._decide_locked(host, force, dry_run, done)
+                return self._decide_locked(fleet[host], target, force, dry_run, done)
         except TimeoutError as exc:
             return done("deferred", str(exc))
         except StateError as exc:
@@ -275,7 +307,15 @@ class Redeployer:
         except OSError as exc:
             return done("error", f"cannot use the state directory {self.store.directory}: {exc.strerror or exc}")
 
-    def _decide_locked(self, host: str, force: bool, dry_run: bool, done: Callable[..., Decision]) -> Decision:
+    def _decide_locked(
+        self,
+        poller: inventory_mod.PollerHost,
+        target: Target,
+        force: bool,
+        dry_run: bool,
+        done: Callable[..., Decision],
+    ) -> Decision:
+        host = poller.name
         now = self.clock()
         st = self.store.load()
         if st.breaker.get("tripped"):
@@ -284,10 +324,13 @@ class Redeployer:
                 f"circuit breaker open since {st.breaker.get('since_text', '?')} "
                 f"({st.breaker.get('reason', '')}); after fixing the cause run "
                 "`pollerfleet breaker reset`",
+                image=target.reference,
             )
         # The queue first: an item that leaves it in between shows up in the builds read next.
         queued = self.jenkins.queued(self.job)
         builds = self.jenkins.builds(self.job)
+        if self._verify_last_deploy(poller, builds, st, target):
+            self.store.save(st)
         tripped = self._breaker_reason(builds, st)
         if tripped:
             st.breaker = {"tripped": True, "since": now, "since_text": _stamp(now), "reason": tripped}
@@ -295,6 +338,7 @@ class Redeployer:
             return done(
                 "refused",
                 f"circuit breaker tripped: {tripped}; automatic redeploys stop until `pollerfleet breaker reset`",
+                image=target.reference,
             )
         building = [b for b in builds if b.building]
         started = {b.queue_id for b in building}
@@ -313,7 +357,7 @@ class Redeployer:
                 "Jenkins does not list it yet",
                 queue_id=mine_in_flight[-1].get("queue_id"),
             )
-        mine = [b for b in active if b.params.get(self.param) == host]
+        mine = [b for b in active if self._names(b, host)]
         if mine:
             b = mine[0]
             return done(
@@ -321,6 +365,7 @@ class Redeployer:
                 f"a deploy for {host} is already {'queued' if b.number is None else 'running'}",
                 queue_id=b.queue_id,
                 build=b.number,
+                image=b.params.get(IMAGE_PARAMETER, ""),
             )
         last = st.hosts.get(host, {}).get("last_trigger")
         cooldown = self.rules.cooldown_minutes * 60
@@ -341,14 +386,18 @@ class Redeployer:
                 "deferred",
                 f"hourly cap reached: {len(hour)} redeploys triggered in the last hour (cap {self.rules.hourly_cap})",
             )
+        params = {self.param: host, IMAGE_PARAMETER: target.reference, PREPARE_PARAMETER: "false"}
+        shown = f"{self.job} with {self.param}={host} {IMAGE_PARAMETER}={target.reference}"
         if dry_run:
             return done(
                 "would-trigger",
-                f"{self.job} with {self.param}={host} ({busy} of {self.rules.budget} deploy slots in use)",
+                f"{shown} ({busy} of {self.rules.budget} deploy slots in use)",
+                image=target.reference,
             )
-        queue_id = self.jenkins.trigger(self.job, {self.param: host})
+        queue_id = self.jenkins.trigger(self.job, params)
         # From here on the build exists: whatever fails next, the decision stays "triggered".
-        st.hosts[host] = {"last_trigger": now, "queue_id": queue_id, "pending": True}
+        entry = st.hosts.setdefault(host, {})
+        entry.update({"last_trigger": now, "queue_id": queue_id, "pending": True, "image": target.reference})
         st.triggers = [*hour, {"time": now, "host": host, "queue_id": queue_id}]
         problem = ""
         try:
@@ -358,7 +407,60 @@ class Redeployer:
                 f"the trigger was not recorded in {self.store.path} ({exc.strerror or exc}): "
                 "cooldown and budget do not count it"
             )
-        return done("triggered", f"{self.job} with {self.param}={host}", queue_id=queue_id, problem=problem)
+        return done("triggered", shown, queue_id=queue_id, image=target.reference, problem=problem)
+
+    def _names(self, build: BuildRef, host: str) -> bool:
+        """Whether BUILD deploys HOST (HOSTNAME may name several hosts, separated by spaces)."""
+        return host in build.params.get(self.param, "").split()
+
+    def _verify_last_deploy(
+        self, poller: inventory_mod.PollerHost, builds: list[BuildRef], st: FleetState, target: Target
+    ) -> bool:
+        """A deploy of POLLER that ended SUCCESS must have left it on the image it was asked for
+        (read from the host's Docker, as the check reads it). One that did not is audited as
+        ``no-progress`` and counts as a failed build for the breaker. Returns whether ST changed."""
+        host = poller.name
+        entry = st.hosts.setdefault(host, {})
+        verified = int(entry.get("verified_up_to") or 0)
+        finished = [
+            b
+            for b in builds
+            if not b.building and b.number is not None and b.number > verified and self._names(b, host)
+        ]
+        if not finished:
+            return False
+        last = finished[0]  # newest first
+        number = int(last.number or 0)
+        if last.result == "SUCCESS":
+            wanted = last.params.get(IMAGE_PARAMETER) or target.reference
+            try:
+                runs = self.running_digests(poller)
+            except (DockerError, UsageError) as exc:
+                self.events.append(
+                    Decision(host, "unverified", f"{self.job} #{number} ended SUCCESS; cannot read {host}: {exc}")
+                )
+                return False  # verified later, when the host answers
+            if wanted.rpartition("@")[2] not in runs:
+                st.no_progress = [*st.no_progress, number][-NO_PROGRESS_KEPT:]
+                decision = Decision(
+                    host,
+                    "no-progress",
+                    f"{self.job} #{number} ended SUCCESS but {host} does not run {wanted}; "
+                    "counted as a failed deploy for the circuit breaker",
+                    build=number,
+                    image=wanted,
+                )
+                self.audit.write(decision)
+                self.events.append(decision)
+        entry["verified_up_to"] = number
+        return True
+
+    def running_digests(self, poller: inventory_mod.PollerHost) -> tuple[str, ...]:
+        """The registry digests of the image POLLER's engine container runs."""
+        from .fleet import endpoint, engine_name
+
+        with DockerClient(endpoint(poller, self.cfg)) as client:
+            return running_image(client, engine_name(poller)).digests
 
     def _breaker_reason(self, builds: list[BuildRef], st: FleetState) -> str:
         ignore_up_to = int(st.breaker.get("ignore_up_to") or 0)
@@ -366,11 +468,11 @@ class Redeployer:
         for b in builds:  # newest first
             if b.building or b.number is None or b.number <= ignore_up_to or b.result == "ABORTED":
                 continue
-            if b.result in FAILED_RESULTS:
+            if b.result in FAILED_RESULTS or b.number in st.no_progress:
                 failed.append(b.number)
                 if len(failed) >= self.rules.breaker_failures:
                     shown = ", ".join(f"#{n}" for n in sorted(failed))
-                    return f"{len(failed)} consecutive failed {self.job} builds ({shown})"
+                    return f"{len(failed)} consecutive failed or no-progress {self.job} builds ({shown})"
                 continue
             break
         return ""

@@ -137,7 +137,7 @@ class Sweeper:
             ContainerResource(client, engine), ContainerContext(), *threshold_contexts(a), ContainerSummary()
         )
         image_check = nagiosplugin.Check(
-            imagecheck.ImageResource(client, self.cfg, image, self.registry_lock),
+            imagecheck.ImageResource(client, self.cfg, image, self.registry_lock, poller=h),
             *imagecheck.contexts(image),
             imagecheck.ImageSummary(),
         )

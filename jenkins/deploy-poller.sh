@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The deploy-centreon-poller job: land each named poller host on its target image, health-gated.
+# Jenkins runs it from the repository root (jenkins/deploy-centreon-poller.Jenkinsfile); tests run
+# it exactly so. Everything comes from the environment, as Jenkins passes its parameters:
+#
+#   HOSTNAME            one or more inventory host names, separated by spaces (required)
+#   POLLER_IMAGE        REPOSITORY:TAG@sha256:DIGEST to deploy; empty = each host's desired image
+#                       (`pollerfleet desired`: the newest release, or the host's pin)
+#   PREPARE_HOST        true (default): run prepare_host.yml first; false: the poller playbook only
+#   INVENTORY           the Ansible inventory (default: ansible/inventory/production.yml)
+#   ANSIBLE_EXTRA_ARGS  more ansible-playbook options, split on spaces (e.g. "-v --diff")
+#   POLLERFLEET         the pollerfleet command (default: pollerfleet on PATH); its configuration
+#                       ([registry] url and credentials) comes from POLLERFLEET_CONFIG or
+#                       /etc/pollerfleet/fleet.toml on the agent
+#
+# Exit 0 only when every named host runs its target digest and is healthy; 64 on bad input
+# (nothing deployed); 1 when a host could not be deployed (its previous container runs again).
+set -Eeuo pipefail
+
+die() { printf 'deploy-poller.sh: %s\n' "$*" >&2; exit "${2:-1}"; }
+say() { printf 'deploy-poller.sh: %s\n' "$*" >&2; }
+
+[ -f ansible/deploy_poller.yml ] || die "run me from the repository root (no ansible/deploy_poller.yml here)" 64
+
+hosts_text=${HOSTNAME:-}
+image=${POLLER_IMAGE:-}
+prepare=${PREPARE_HOST:-true}
+inventory=${INVENTORY:-ansible/inventory/production.yml}
+read -r -a pollerfleet <<<"${POLLERFLEET:-pollerfleet}"
+extra=()
+if [ -n "${ANSIBLE_EXTRA_ARGS:-}" ]; then
+  read -r -a extra <<<"$ANSIBLE_EXTRA_ARGS"
+fi
+
+# --- validate every input before anything runs ------------------------------------------------
+label='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+read -r -a hosts <<<"$hosts_text"
+[ ${#hosts[@]} -gt 0 ] || die "HOSTNAME is empty: name one or more inventory hosts" 64
+for h in "${hosts[@]}"; do
+  if [ ${#h} -gt 253 ] || ! [[ "$h" =~ ^$label(\.$label)*$ ]]; then
+    die "HOSTNAME: '$(printf '%q' "$h")' is not a valid host name (RFC 1123)" 64
+  fi
+done
+case "$prepare" in
+  true|false) ;;
+  *) die "PREPARE_HOST must be true or false, not '$(printf '%q' "$prepare")'" 64 ;;
+esac
+if [ -n "$image" ]; then
+  [[ "$image" =~ ^[A-Za-z0-9.:/_-]+:v?[0-9]+(\.[0-9]+){1,3}(-[0-9]+)?@sha256:[0-9a-f]{64}$ ]] ||
+    die "POLLER_IMAGE '$(printf '%q' "$image")' is not REPOSITORY:RELEASE-TAG@sha256:<64 hex digits>" 64
+fi
+[ -r "$inventory" ] || die "INVENTORY $inventory cannot be read" 64
+for arg in "${extra[@]}"; do
+  case "$arg" in
+    -e|--extra-vars|-e*|--extra-vars=*|-l|--limit|-l*|--limit=*|-i|--inventory|-i*|--inventory=*)
+      die "ANSIBLE_EXTRA_ARGS may not set $arg: the target, hosts and inventory come from the job's parameters" 64 ;;
+  esac
+done
+
+# --- the target of each host: the suite's one rule (or the operator's choice, checked) ----------
+# Membership of the inventory, the repository, the release tag, the registry's current digest and
+# the host's pin are all checked here, before Ansible runs.
+desired_args=(desired --inventory "$inventory")
+[ -n "$image" ] && desired_args+=(--image "$image")
+targets=$("${pollerfleet[@]}" "${desired_args[@]}" "${hosts[@]}") ||
+  die "no target image (see above): nothing deployed" 64
+declare -A target=()
+while read -r h ref; do
+  [ -n "$h" ] && target[$h]=$ref
+done <<<"$targets"
+for h in "${hosts[@]}"; do
+  [ -n "${target[$h]:-}" ] || die "no target image for $h: nothing deployed" 64
+  say "$h -> ${target[$h]}"
+done
+
+export ANSIBLE_CONFIG=${ANSIBLE_CONFIG:-$PWD/ansible/ansible.cfg}
+limit=$(IFS=,; echo "${hosts[*]}")
+
+if [ "$prepare" = true ]; then
+  say "preparing $limit (prepare_host.yml)"
+  ansible-playbook -i "$inventory" ansible/prepare_host.yml --limit "$limit" "${extra[@]}" ||
+    die "prepare_host.yml failed for $limit: no poller was touched"
+fi
+
+failed=()
+for h in "${hosts[@]}"; do
+  say "deploying ${target[$h]} on $h (deploy_poller.yml)"
+  if ! ansible-playbook -i "$inventory" ansible/deploy_poller.yml --limit "$h" \
+      -e "poller_image=${target[$h]}" "${extra[@]}"; then
+    failed+=("$h")
+    continue
+  fi
+  # the last word is the host's own Docker, read as the image check reads it
+  if ! "${pollerfleet[@]}" verify --inventory "$inventory" "$h" "${target[$h]}"; then
+    failed+=("$h")
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  die "not on their target image: ${failed[*]}"
+fi
+say "every host runs its target image, healthy: ${hosts[*]}"

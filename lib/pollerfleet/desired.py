@@ -1,0 +1,276 @@
+"""The image a poller host should run: one rule, asked by the image check, the event handler,
+reconcile, ``pollerfleet status`` and the deploy job (jenkins/deploy-poller.sh) alike.
+
+- The host's repository is the inventory's ``poller_image_repository`` (the running image's
+  repository only where the inventory names none, as a check run outside the fleet does).
+- An operator's hold: ``poller_image_tag`` set for the host or one of its groups pins it. The pinned
+  tag, at the digest the registry serves for it now, is the desired image; nothing moves the host
+  off it (the check says "held at X (newest Y)").
+- Otherwise: the newest release tag under the version policy, at its current digest. A rebuild
+  pushed under the same tag has another digest, so it is a new desired image.
+
+The answer is a full reference, ``repository:tag@sha256:digest``: what the deploy pulls and runs
+is exactly what the check compared against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from .config import Config, ConfigError, RegistrySettings
+from .docker_api import DockerClient
+from .images import Freshness, Reference, RegistryView, freshness, registry_view, running_image
+from .inventory import PollerHost
+from .regcache import RegistryCache
+from .registry import ImageInfo, NotFound, RegistryClient, RegistryError, registry_base, settings_for
+from .versions import Policy, parse_tag
+
+PIN_VAR = "poller_image_tag"
+REPOSITORY_VAR = "poller_image_repository"
+
+_NAME = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?"
+_REFERENCE = re.compile(
+    rf"(?P<repository>(?:{_REGISTRY}/)?{_NAME}(?:/{_NAME})*):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})"
+    r"@(?P<digest>sha256:[0-9a-f]{64})"
+)
+
+
+class TargetError(Exception):
+    """The desired image cannot be named, or a requested one is refused; one sentence."""
+
+
+class RegistryUnreadable(TargetError):
+    """The registry could not be read: nothing can be decided until it answers."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The image one host should run, as the deploy will pull and run it."""
+
+    repository: str  # [registry/]path, as Docker names it
+    tag: str
+    digest: str
+    held: bool = False  # an operator's pin chose it
+    newest: str = ""  # the newest release tag under the policy (what a held host is held back from)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}@{self.digest}"
+
+    @property
+    def shown(self) -> str:
+        return f"{self.tag}@{self.digest[:19]}"
+
+
+def fleet_policy(cfg: Config, include: str = "", exclude: str = "", release_line: str = "") -> Policy:
+    """The version policy: options given on a command line, else the [registry] keys. Raises ValueError."""
+    r = cfg.registry
+    return Policy(include or r.include, exclude or r.exclude, release_line or r.release_line)
+
+
+def parse_reference(text: str) -> Target:
+    """``repository:tag@sha256:<64 hex>`` with a release tag; anything else raises TargetError."""
+    m = _REFERENCE.fullmatch(text or "")
+    if not m:
+        raise TargetError(
+            f"{_printable(text)!r} is not an image reference of the form REPOSITORY:TAG@sha256:<64 hex digits>"
+        )
+    if parse_tag(m["tag"]) is None:
+        raise TargetError(f"tag {m['tag']!r} of {_printable(text)!r} is not a release tag like 19.04.5 or 19.04.5-3")
+    return Target(m["repository"], m["tag"], m["digest"])
+
+
+def pin_of(host: PollerHost) -> str:
+    """The tag an operator holds HOST at ('' when none)."""
+    value = host.vars.get(PIN_VAR)
+    return "" if value is None else str(value).strip()
+
+
+def repository_of(host: PollerHost) -> str:
+    value = str(host.vars.get(REPOSITORY_VAR) or "").strip()
+    if not value:
+        raise TargetError(f"{host.name} has no {REPOSITORY_VAR} in the inventory")
+    return value
+
+
+def registry_settings(cfg: Config, image_registry: str, explicit_url: Optional[str] = None) -> RegistrySettings:
+    """The registry to ask about images of IMAGE_REGISTRY: an explicit URL, [registry] url, or the
+    registry the image reference names (https)."""
+    s = cfg.registry
+    url = explicit_url or s.url or (f"https://{image_registry}" if image_registry else "")
+    if not url:
+        raise ConfigError("no registry: set [registry] url (the image reference names none)")
+    return settings_for(s, url)
+
+
+def _same_registry(base: str, image_registry: str) -> bool:
+    return not image_registry or base.split("://", 1)[1].lower() == image_registry.lower()
+
+
+class DesiredImages:
+    """Answers "which image should HOST run" from the inventory, the policy and the registry."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        policy: Policy,
+        *,
+        use_cache: bool = False,
+        cache_ttl: Optional[int] = None,
+        connect: Optional[Callable[[RegistrySettings, str], RegistryClient]] = None,
+    ) -> None:
+        self.cfg = cfg
+        self.policy = policy
+        s = cfg.registry
+        ttl = s.cache_ttl if cache_ttl is None else cache_ttl
+        self.cache = RegistryCache(Path(s.cache_dir), ttl) if use_cache and ttl > 0 else None
+        self._connect = connect or (lambda settings, platform: RegistryClient(settings, platform))
+
+    def view(
+        self,
+        repository: str,
+        tags: tuple[str, ...] = (),
+        platform: str = "linux/amd64",
+        registry_url: Optional[str] = None,
+        strict: bool = True,
+    ) -> tuple[str, RegistryView, Callable[[], RegistryClient]]:
+        """The registry's base URL and what it holds for REPOSITORY ([registry/]path); the current
+        digests of TAGS (a pin, the running tag) are in ``view.digests``; and the client, made on
+        first use. STRICT: the repository must live in the configured registry (credentials go
+        nowhere else)."""
+        ref = Reference.parse(repository)
+        settings = registry_settings(self.cfg, ref.registry, registry_url)
+        base = registry_base(settings)
+        if strict and not registry_url and not _same_registry(base, ref.registry):
+            raise TargetError(
+                f"repository {repository} is not in the configured registry {base}: refusing to look it up there"
+            )
+        client: Optional[RegistryClient] = None
+
+        def connect() -> RegistryClient:
+            nonlocal client
+            if client is None:
+                client = self._connect(settings, platform)
+            return client
+
+        return base, registry_view(connect, base, ref.repository, self.policy, self.cache, tags, platform), connect
+
+    def target(
+        self, repository: str, pin: str = "", platform: str = "linux/amd64", registry_url: Optional[str] = None
+    ) -> Target:
+        """The desired image in REPOSITORY: the pinned tag if PIN, else the newest release."""
+        try:
+            base, view, _ = self.view(repository, (pin,), platform, registry_url)
+        except RegistryError as exc:
+            raise RegistryUnreadable(f"cannot read the registry for {repository}: {exc}") from None
+        except ConfigError as exc:
+            raise TargetError(str(exc)) from None
+        newest = view.newest
+        if pin:
+            digest = view.digests.get(pin)
+            if not digest:
+                raise TargetError(f"the pinned tag {pin} of {repository} is not in the registry {base}")
+            return Target(repository, pin, digest, True, newest.tag if newest else "")
+        if newest is None:
+            raise TargetError(f"no release tag of {repository} in {base} matches the policy")
+        return Target(repository, newest.tag, newest.digest, False, newest.tag)
+
+    def for_host(self, host: PollerHost, platform: str = "linux/amd64") -> Target:
+        return self.target(repository_of(host), pin_of(host), platform)
+
+    def judge(
+        self,
+        client: DockerClient,
+        container: str,
+        host: Optional[PollerHost] = None,
+        *,
+        repository: str = "",
+        registry_url: Optional[str] = None,
+        lock: Optional[Callable[[str], AbstractContextManager[object]]] = None,
+    ) -> Freshness:
+        """The image CONTAINER runs against the one HOST should run: the verdict of
+        check_poller_image, pollerfleet status/sweep and reconcile. Raises DockerError, NotFound,
+        RegistryError, ConfigError, TargetError with one-line reasons.
+
+        The repository is REPOSITORY (a path in the registry), else the inventory's, else the
+        running image's own."""
+        running = running_image(client, container)
+        inventory_repository = str(host.vars.get(REPOSITORY_VAR) or "") if host is not None else ""
+        from_inventory = bool(inventory_repository) and not repository
+        if repository:
+            full = f"{running.reference.registry}/{repository}" if running.reference.registry else repository
+        elif from_inventory:
+            full = inventory_repository.strip()
+        else:
+            ref = running.reference
+            full = f"{ref.registry}/{ref.repository}" if ref.registry else ref.repository
+        pin = pin_of(host) if host is not None else ""
+        guard = lock(full) if lock is not None else contextlib.nullcontext()
+        path = Reference.parse(full).repository
+        with guard:
+            base, view, connect = self.view(
+                full, (running.reference.tag, pin), running.platform, registry_url, strict=from_inventory
+            )
+        if view.newest is None and not pin:
+            raise TargetError(
+                f"no release tag of {path} in {base} matches the policy (tags that are not versions are ignored)"
+            )
+        held = None
+        if pin:
+            digest = view.digests.get(pin)
+            if not digest:
+                who = host.name if host is not None else "the host"
+                raise TargetError(f"{who} is held at {pin}, but {path}:{pin} is not in {base}")
+            # off the pin: how long the pinned image has existed is the lag the thresholds judge
+            held = ImageInfo(pin, digest) if digest in running.digests else connect().image(path, pin)
+        return freshness(running, view, held=held)
+
+    def chosen(self, host: PollerHost, wanted: str, platform: str = "linux/amd64") -> Target:
+        """An operator's choice for HOST (a tag, or a full reference), checked against the
+        inventory's repository, the registry's current digest and the host's pin."""
+        repository = repository_of(host)
+        if "@" in wanted or "/" in wanted:
+            asked = parse_reference(wanted)
+            if asked.repository != repository:
+                raise TargetError(
+                    f"{asked.repository} is not the repository of {host.name} ({repository}): refusing to deploy it"
+                )
+            tag = asked.tag
+        else:
+            if parse_tag(wanted) is None:
+                raise TargetError(f"{_printable(wanted)!r} is not a release tag like 19.04.5 or 19.04.5-3")
+            asked, tag = None, wanted
+        pin = pin_of(host)
+        if pin and tag != pin:
+            raise TargetError(f"{host.name} is held at {pin} by the inventory ({PIN_VAR}); remove the pin first")
+        ref = Reference.parse(repository)
+        settings = registry_settings(self.cfg, ref.registry)
+        try:
+            base = registry_base(settings)
+            if not _same_registry(base, ref.registry):
+                raise TargetError(f"repository {repository} is not in the configured registry {base}")
+            digest = self._connect(settings, platform).digest(ref.repository, tag)
+        except NotFound:
+            raise TargetError(f"{repository}:{tag} is not in the registry") from None
+        except RegistryError as exc:
+            raise RegistryUnreadable(f"cannot read the registry for {repository}: {exc}") from None
+        except ConfigError as exc:
+            raise TargetError(str(exc)) from None
+        if asked is not None and asked.digest != digest:
+            raise TargetError(
+                f"{repository}:{tag} is {digest[:19]}... in the registry now, not {asked.digest[:19]}...: "
+                "refusing a digest the registry no longer serves under that tag"
+            )
+        return Target(repository, tag, digest, bool(pin))
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    from .names import printable
+
+    return printable(text, limit)

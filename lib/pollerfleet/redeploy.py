@@ -329,7 +329,7 @@ class Redeployer:
         # The queue first: an item that leaves it in between shows up in the builds read next.
         queued = self.jenkins.queued(self.job)
         builds = self.jenkins.builds(self.job)
-        if self._verify_last_deploy(poller, builds, st, target):
+        if self._verify_last_deploy(poller, builds, st, target, done):
             self.store.save(st)
         tripped = self._breaker_reason(builds, st)
         if tripped:
@@ -414,7 +414,12 @@ class Redeployer:
         return host in build.params.get(self.param, "").split()
 
     def _verify_last_deploy(
-        self, poller: inventory_mod.PollerHost, builds: list[BuildRef], st: FleetState, target: Target
+        self,
+        poller: inventory_mod.PollerHost,
+        builds: list[BuildRef],
+        st: FleetState,
+        target: Target,
+        done: Callable[..., Decision],
     ) -> bool:
         """A deploy of POLLER that ended SUCCESS must have left it on the image it was asked for
         (read from the host's Docker, as the check reads it). One that did not is audited as
@@ -435,15 +440,11 @@ class Redeployer:
             wanted = last.params.get(IMAGE_PARAMETER) or target.reference
             try:
                 runs = self.running_digests(poller)
-            except (DockerError, UsageError) as exc:
-                self.events.append(
-                    Decision(host, "unverified", f"{self.job} #{number} ended SUCCESS; cannot read {host}: {exc}")
-                )
+            except (DockerError, UsageError):
                 return False  # verified later, when the host answers
             if wanted.rpartition("@")[2] not in runs:
                 st.no_progress = [*st.no_progress, number][-NO_PROGRESS_KEPT:]
-                decision = Decision(
-                    host,
+                decision = done(
                     "no-progress",
                     f"{self.job} #{number} ended SUCCESS but {host} does not run {wanted}; "
                     "counted as a failed deploy for the circuit breaker",
@@ -472,7 +473,9 @@ class Redeployer:
                 failed.append(b.number)
                 if len(failed) >= self.rules.breaker_failures:
                     shown = ", ".join(f"#{n}" for n in sorted(failed))
-                    return f"{len(failed)} consecutive failed or no-progress {self.job} builds ({shown})"
+                    idle = [f"#{n}" for n in sorted(failed) if n in st.no_progress]
+                    note = f"; {', '.join(idle)} ended SUCCESS without reaching the image (no-progress)" if idle else ""
+                    return f"{len(failed)} consecutive failed {self.job} builds ({shown}{note})"
                 continue
             break
         return ""

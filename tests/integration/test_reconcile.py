@@ -20,11 +20,15 @@ TOKEN = "r3concile-token"
 JOB = "deploy-centreon-poller"
 
 
-def write(tmp: Path, jenkins_url: str, docker: Docker, hosts: dict[str, str], registry: str) -> Path:
+def write(tmp: Path, jenkins_url: str, docker: Docker, hosts: dict[str, str], registry: str, repo: str = "") -> Path:
+    """HOSTS: inventory host -> its engine container's name (all on the test daemon)."""
     inv = tmp / "inventory.yml"
     inv.write_text(
-        "all:\n  children:\n    pollers:\n      hosts:\n"
-        + "".join(f"        {h}:\n          poller_docker_url: {docker.host}\n" for h in hosts)
+        f"all:\n  vars:\n    poller_image_repository: {repo or 'none'}\n  children:\n    pollers:\n      hosts:\n"
+        + "".join(
+            f"        {h}:\n          poller_docker_url: {docker.host}\n          centreon_poller_engine_name: {n}\n"
+            for h, n in hosts.items()
+        )
     )
     return write_fleet_config(tmp, jenkins_url=jenkins_url, token=TOKEN, registry_address=registry, inventory=inv)
 
@@ -53,7 +57,7 @@ def test_jenkins_down_at_the_event_then_reconcile_redeploys(docker: Docker, regi
     down_url = f"http://127.0.0.1:{s.getsockname()[1]}/"
     s.close()
     (tmp_path / "down").mkdir()
-    cfg_down = write(tmp_path / "down", down_url, docker, {"poller01": stale}, registry)
+    cfg_down = write(tmp_path / "down", down_url, docker, {"poller01": stale}, registry, repo)
     r = subprocess.run(
         [
             sys.executable,
@@ -73,12 +77,16 @@ def test_jenkins_down_at_the_event_then_reconcile_redeploys(docker: Docker, regi
     assert r.returncode == 0 and r.stdout.startswith("redeploy poller01: error: cannot connect to Jenkins")
 
     # 2. Jenkins is back; cron runs reconcile: the stale host is redeployed, the fresh one is not
-    standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["HOSTNAME"], duration=0.2)]).start()
+    # a deploy job that reports SUCCESS and changes nothing
+    job = Job(JOB, ["HOSTNAME", "POLLER_IMAGE", "PREPARE_HOST"], duration=0.2)
+    standin = JenkinsStandin({"pollerfleet": TOKEN}, [job]).start()
+    newest = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", f"{repo}:19.04.5"))[-1]
+    desired = f"{repo}:19.04.5@{newest.split('@')[1]}"
     try:
-        cfg = write(tmp_path, standin.url, docker, {"poller01": stale, "poller02": fresh}, registry)
+        cfg = write(tmp_path, standin.url, docker, {"poller01": stale, "poller02": fresh}, registry, repo)
         dry = pollerfleet(cfg, "reconcile", "--critical-behind", "0", "--dry-run", "-n", stale, "--host", "poller01")
         assert dry.returncode == 0, dry.stdout + dry.stderr
-        assert f"redeploy poller01: would-trigger: {JOB} with HOSTNAME=poller01" in dry.stdout
+        assert f"redeploy poller01: would-trigger: {JOB} with HOSTNAME=poller01 POLLER_IMAGE={desired}" in dry.stdout
         assert standin.triggered(JOB) == []
 
         # each inventory host's container is named differently here; production uses centreon-engine
@@ -87,18 +95,27 @@ def test_jenkins_down_at_the_event_then_reconcile_redeploys(docker: Docker, regi
             r = pollerfleet(cfg, "reconcile", "--critical-behind", "0", "-n", name, "--host", host)
             assert r.returncode == 0, r.stdout + r.stderr
             out.append(r.stdout)
-        assert out[0].splitlines()[0] == f"redeploy poller01: triggered (queue item 101): {JOB} with HOSTNAME=poller01"
+        assert out[0].splitlines()[0] == (
+            f"redeploy poller01: triggered (queue item 101): {JOB} with HOSTNAME=poller01 POLLER_IMAGE={desired}"
+        )
         assert out[1].startswith(f"poller02: no redeploy needed: {fresh} runs 19.04.5, the newest image")
         assert [p["HOSTNAME"] for p in standin.triggered(JOB)] == ["poller01"]
 
-        # 3. the next cron run: the deploy is still running or cooling down -> nothing new
+        # 3. the next cron run: the build ended SUCCESS and the host still runs 19.04.1 -> that
+        #    build is no-progress (it counts for the breaker); cooling down -> nothing new
+        standin.wait_idle()
         r = pollerfleet(cfg, "reconcile", "--critical-behind", "0", "-n", stale, "--host", "poller01")
+        assert (
+            f"redeploy poller01: no-progress (build #1): {JOB} #1 ended SUCCESS but poller01 does not run {desired}"
+            in r.stdout
+        )
         assert "redeploy poller01: skipped" in r.stdout
         assert len(standin.triggered(JOB)) == 1
         audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
         assert [(a["source"], a["action"]) for a in audit] == [
             ("reconcile", "would-trigger"),
             ("reconcile", "triggered"),
+            ("reconcile", "no-progress"),
             ("reconcile", "skipped"),
         ]
 
@@ -112,7 +129,7 @@ def test_jenkins_down_at_the_event_then_reconcile_redeploys(docker: Docker, regi
 def test_unreachable_host_is_reported_not_redeployed(docker: Docker, registry: str, tmp_path: Path) -> None:
     standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["HOSTNAME"])]).start()
     try:
-        cfg = write(tmp_path, standin.url, docker, {"poller09": "x"}, registry)
+        cfg = write(tmp_path, standin.url, docker, {"poller09": "x"}, registry, "127.0.0.1:9/none")
         inv = tmp_path / "inventory.yml"
         inv.write_text(inv.read_text().replace(docker.host, f"unix://{tmp_path}/nowhere.sock"))
         r = pollerfleet(cfg, "reconcile", "--critical-behind", "0")

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, write_fleet_config
+from tests.helpers import PLUGINS, Docker, write_fleet_config
+from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
-pytestmark = pytest.mark.jenkins
+pytestmark = [pytest.mark.jenkins, pytest.mark.docker, pytest.mark.registry]
 TOKEN = "11d6c0ffee5ecret7oken"
 JOB = "deploy-centreon-poller"
 
@@ -71,28 +72,57 @@ class Fleet:
         return [p["HOSTNAME"] for p in self.standin.triggered(JOB)]
 
 
-def write_config(tmp_path: Path, url: str, hosts: list[str], **redeploy: object) -> Path:
+def write_config(tmp_path: Path, url: str, hosts: list[str], registry: str, repo: str, **redeploy: object) -> Path:
+    # the hosts' Docker is a socket that does not exist: nothing is asked beyond this machine
     inv = tmp_path / "inventory.yml"
     inv.write_text(
-        "all:\n  children:\n    pollers:\n      hosts:\n"
+        "all:\n  vars:\n"
+        f"    poller_image_repository: {registry}/{repo}\n"
+        "    poller_docker_url: unix:///nonexistent/docker.sock\n"
+        "  children:\n    pollers:\n      hosts:\n"
         + "".join(f"        {h}:\n          poller_vmware_enabled: false\n" for h in hosts)
         + "    other:\n      hosts:\n        notapoller:\n"
     )
-    return write_fleet_config(tmp_path, jenkins_url=url, token=TOKEN, inventory=inv, redeploy=redeploy)
+    return write_fleet_config(
+        tmp_path, jenkins_url=url, token=TOKEN, registry_address=registry, inventory=inv, redeploy=redeploy
+    )
+
+
+@pytest.fixture(scope="module")
+def image_repo(docker: Docker, registry: str) -> str:
+    """A repository with one release in the test registry: the hosts' desired image."""
+    repo = f"{docker.prefix.rstrip('-')}/handler-engine"
+    build_and_push(docker, f"{registry}/{repo}:19.04.5", "19.04.5")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def desired(docker: Docker, registry: str, image_repo: str) -> str:
+    """The reference the suite must find by itself, read here from the daemon that pushed it."""
+    ref = f"{registry}/{image_repo}:19.04.5"
+    pushed = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", ref))
+    return f"{ref}@{pushed[-1].split('@')[1]}"
 
 
 @pytest.fixture
-def make_fleet(tmp_path: Path) -> Iterator[object]:
+def make_fleet(tmp_path: Path, registry: str, image_repo: str) -> Iterator[object]:
     standins: list[JenkinsStandin] = []
 
     def make(
         n_hosts: int = 3, duration: float = 0.3, result: str = "SUCCESS", executors: int = 30, **redeploy: object
     ) -> Fleet:
-        job = Job(JOB, ["HOSTNAME"], duration=duration, result=result, one_per="HOSTNAME")
+        job = Job(
+            JOB,
+            ["HOSTNAME", "POLLER_IMAGE", "PREPARE_HOST"],
+            duration=duration,
+            result=result,
+            one_per="HOSTNAME",
+            defaults={"PREPARE_HOST": "true"},
+        )
         standin = JenkinsStandin({"pollerfleet": TOKEN}, [job], executors=executors).start()
         standins.append(standin)
         hosts = [f"poller{i:02d}" for i in range(1, n_hosts + 1)]
-        cfg = write_config(tmp_path, standin.url, hosts, **redeploy)
+        cfg = write_config(tmp_path, standin.url, hosts, registry, image_repo, **redeploy)
         return Fleet(standin, cfg, tmp_path / "audit.log", tmp_path / "state", hosts)
 
     yield make
@@ -125,12 +155,17 @@ def test_warning_and_unknown_do_not_trigger(make_fleet, state: str) -> None:  # 
     assert f.triggered() == []
 
 
-def test_hard_critical_triggers_exactly_one_build_then_dedupes_and_cools_down(make_fleet) -> None:  # type: ignore[no-untyped-def]
+def test_hard_critical_triggers_exactly_one_build_then_dedupes_and_cools_down(make_fleet, desired: str) -> None:  # type: ignore[no-untyped-def]
     f = make_fleet(duration=2.0)
     r = f.handler("CRITICAL", "HARD", "3", "poller01")
     assert r.returncode == 0 and r.stderr == ""
     queue_id = int(r.stdout.split("queue item ")[1].split(")")[0])
-    assert r.stdout == f"redeploy poller01: triggered (queue item {queue_id}): {JOB} with HOSTNAME=poller01\n"
+    assert r.stdout == (
+        f"redeploy poller01: triggered (queue item {queue_id}): {JOB} with HOSTNAME=poller01 POLLER_IMAGE={desired}\n"
+    )
+    # every redeploy carries its target, digest included; automatic ones do not re-prepare the host
+    assert f.standin.triggered(JOB) == [{"HOSTNAME": "poller01", "POLLER_IMAGE": desired, "PREPARE_HOST": "false"}]
+    assert f.audit_lines()[-1]["image"] == desired
     assert f.triggered() == ["poller01"]
     # the same event again while queued or running: nothing new
     r = f.handler("CRITICAL", "HARD", "3", "poller01")
@@ -249,14 +284,16 @@ def test_option_like_host_name_is_refused_and_logged(make_fleet) -> None:  # typ
     assert f.audit_lines()[-1]["action"] == "refused"
 
 
-def test_jenkins_down_is_logged_and_the_handler_exits_cleanly(make_fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_jenkins_down_is_logged_and_the_handler_exits_cleanly(
+    make_fleet, tmp_path: Path, registry: str, image_repo: str
+) -> None:  # type: ignore[no-untyped-def]
     f = make_fleet()
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     (tmp_path / "down").mkdir()
-    down = write_config(tmp_path / "down", f"http://127.0.0.1:{port}/", f.hosts)
+    down = write_config(tmp_path / "down", f"http://127.0.0.1:{port}/", f.hosts, registry, image_repo)
     r = f.handler("CRITICAL", "HARD", "3", "poller01", config=down)
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout == (
@@ -289,14 +326,14 @@ def test_bad_token_unknown_job_and_missing_crumb_are_one_line_reasons(make_fleet
     assert f.triggered() == []
 
 
-def test_token_never_leaks(make_fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_token_never_leaks(make_fleet, tmp_path: Path, registry: str, image_repo: str) -> None:  # type: ignore[no-untyped-def]
     f = make_fleet()
     # a Jenkins that accepts and never answers keeps the handler alive long enough to read its argv/env
     hang = socket.socket()
     hang.bind(("127.0.0.1", 0))
     hang.listen(8)
     (tmp_path / "hang").mkdir()
-    cfg = write_config(tmp_path / "hang", f"http://127.0.0.1:{hang.getsockname()[1]}/", f.hosts)
+    cfg = write_config(tmp_path / "hang", f"http://127.0.0.1:{hang.getsockname()[1]}/", f.hosts, registry, image_repo)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -341,12 +378,14 @@ def test_misuse_is_refused_with_usage(make_fleet) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize(("mode", "status"), [("error500", 503), ("garbage", None)])
-def test_jenkins_5xx_and_garbage_are_one_line_reasons(tmp_path: Path, mode: str, status: int | None) -> None:
+def test_jenkins_5xx_and_garbage_are_one_line_reasons(
+    tmp_path: Path, mode: str, status: int | None, registry: str, image_repo: str
+) -> None:
     from tests.standins.gateway import Gateway
 
     gw = Gateway("http://127.0.0.1:9", mode=mode)  # answers by itself: nothing is proxied in these modes
     try:
-        cfg = write_config(tmp_path, gw.url + "/", ["poller01"])
+        cfg = write_config(tmp_path, gw.url + "/", ["poller01"], registry, image_repo)
         r = subprocess.run(
             [
                 sys.executable,

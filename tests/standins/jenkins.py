@@ -15,8 +15,13 @@ It serves what the suite uses and refuses what real Jenkins refuses:
 - jobs may be throttled (``max_concurrent``, ``one_per`` parameter) as the Throttle Concurrent
   Builds plugin does: a build that would exceed them stays in the queue with a ``why``.
 
-A build either runs a command (argv; ``{PARAM}`` replaced by the parameter's value, no shell)
-and succeeds when it exits 0, or sleeps ``duration`` seconds and ends with ``result``.
+A build either runs a command and succeeds when it exits 0, or sleeps ``duration`` seconds and
+ends with ``result`` (a job that "succeeds" without doing anything). A command runs as a Jenkins
+``sh`` step does: in the job's workspace (``cwd``), with the agent's environment (``env``: the
+node's and the Jenkinsfile's ``environment`` block), each build parameter as an environment
+variable (a parameter the trigger did not send gets the job's default, as Jenkins fills it in),
+and ``BUILD_NUMBER``, ``BUILD_ID``, ``JOB_NAME``, ``WORKSPACE``. ``{PARAM}`` in argv is replaced
+by the parameter's value (no shell).
 
 Use it in-process (``JenkinsStandin(...).start()``) or as a program:
 ``python -m tests.standins.jenkins --port 0 --config jobs.json --port-file F``.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import secrets
 import ssl
 import subprocess
@@ -50,6 +56,9 @@ class Job:
     max_concurrent: int = 0  # 0 = no throttle
     one_per: str = ""  # parameter whose value may have only one build at a time
     log_dir: Optional[str] = None
+    defaults: dict[str, str] = field(default_factory=dict)  # parameter defaults, as the job defines them
+    env: Optional[dict[str, str]] = None  # the agent's environment (None: this process's)
+    cwd: Optional[str] = None  # the workspace
 
 
 @dataclass
@@ -197,9 +206,23 @@ class JenkinsStandin:
             if job.log_dir:
                 Path(job.log_dir).mkdir(parents=True, exist_ok=True)
                 log = open(Path(job.log_dir) / f"{job.name}-{build.number}.log", "wb")
+            env = {
+                **(os.environ if job.env is None else job.env),
+                **build.params,
+                "BUILD_NUMBER": str(build.number),
+                "BUILD_ID": str(build.number),
+                "JOB_NAME": job.name,
+                "WORKSPACE": job.cwd or os.getcwd(),
+            }
             try:
                 rc = subprocess.run(
-                    argv, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, check=False
+                    argv,
+                    stdout=log or subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                    env=env,
+                    cwd=job.cwd,
+                    stdin=subprocess.DEVNULL,
                 ).returncode
             finally:
                 if log:
@@ -378,7 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
         query.update({k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
         if parts[2] == "build" and job.parameters:
             return self._send(400, "<html>Nothing is submitted</html>")
-        params = {p: query.get(p, "") for p in job.parameters}  # unknown parameters are dropped, as Jenkins does
+        # unknown parameters are dropped and missing ones take the job's default, as Jenkins does
+        params = {p: query.get(p, job.defaults.get(p, "")) for p in job.parameters}
         with s.lock:
             # Jenkins folds an identical item that is still waiting in the queue into the existing one.
             for q in s.queue.values():

@@ -488,7 +488,7 @@ class EngineUserFleet(Fleet):
 
 
 @pytest.fixture
-def engine_fleet() -> Iterator[EngineUserFleet]:
+def engine_fleet(registry: str, image_repo: str) -> Iterator[EngineUserFleet]:
     """A fleet whose state and audit directories belong to the engine user's group (as the package
     installs them), under a directory that user can reach; the test itself runs as root."""
     import grp
@@ -505,7 +505,7 @@ def engine_fleet() -> Iterator[EngineUserFleet]:
     standin.start()
     try:
         hosts = ["poller01", "poller02"]
-        cfg = write_config(base, standin.url, hosts)
+        cfg = write_config(base, standin.url, hosts, registry, image_repo)
         cfg.write_text(cfg.read_text().replace(str(base / "audit.log"), str(base / "log" / "audit.log")))
         for d in (base / "state", base / "log"):
             d.mkdir()
@@ -557,7 +557,9 @@ def test_state_file_the_engine_user_cannot_read_stops_triggers(engine_fleet: Eng
     assert f.audit_lines()[-1]["action"] == "refused"
 
 
-def test_a_trigger_whose_state_cannot_be_saved_is_still_audited_as_triggered(engine_fleet: EngineUserFleet) -> None:
+def test_a_trigger_whose_state_cannot_be_saved_is_still_audited_as_triggered(
+    engine_fleet: EngineUserFleet, desired: str
+) -> None:
     import os
 
     f = engine_fleet
@@ -568,7 +570,9 @@ def test_a_trigger_whose_state_cannot_be_saved_is_still_audited_as_triggered(eng
     r = f.as_engine_user("CRITICAL", "HARD", "3", "poller01")
     assert f.triggered() == ["poller01"]
     queue_id = int(r.stdout.split("queue item ")[1].split(")")[0])
-    assert r.stdout == f"redeploy poller01: triggered (queue item {queue_id}): {JOB} with HOSTNAME=poller01\n"
+    assert r.stdout == (
+        f"redeploy poller01: triggered (queue item {queue_id}): {JOB} with HOSTNAME=poller01 POLLER_IMAGE={desired}\n"
+    )
     problem = (
         f"the trigger was not recorded in {f.state_dir / 'redeploy-state.json'} (Permission denied): "
         "cooldown and budget do not count it"

@@ -1,32 +1,49 @@
-"""The operator's command: ``pollerfleet``."""
+"""The operator's command: ``pollerfleet``.
+
+Exit codes never mix a fleet's state with a failure to look at it: 0 OK/done, 1 WARNING (status,
+sweep) or a request refused or failed (redeploy, rebuild, reconcile, breaker), 2 CRITICAL, 3
+UNKNOWN and every usage, configuration or internal error (as a plugin that could not check).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
-from . import __version__, config
+from . import __version__, config, verbosity
+
+USAGE_ERROR = 3  # the plugins' UNKNOWN: never WARNING (1) or CRITICAL (2)
+
+
+def _fail(message: str) -> NoReturn:
+    """A usage or configuration error: one line on stderr, exit 3."""
+    print(f"pollerfleet: {message}", file=sys.stderr)
+    raise SystemExit(USAGE_ERROR)
 
 
 def _config_check(args: argparse.Namespace) -> int:
     try:
         cfg = config.load(args.config)
     except config.ConfigError as exc:
-        print(f"pollerfleet: {exc}", file=sys.stderr)
-        return 2
+        _fail(str(exc))
     source = cfg.path if cfg.path else "built-in defaults (no config file)"
+    verbosity.log.info("configuration: %s", source)
     print(f"configuration OK: {source}")
     return 0
 
 
 def _load(args: argparse.Namespace) -> config.Config:
     try:
-        return config.load(args.config)
+        cfg = config.load(args.config)
     except config.ConfigError as exc:
-        raise SystemExit(f"pollerfleet: {exc}") from None
+        _fail(str(exc))
+    verbosity.log.info("configuration: %s", cfg.path or "built-in defaults (no config file)")
+    return cfg
 
 
 def _report(r: Any, decision: Any, args: argparse.Namespace, **audit: object) -> int:
@@ -72,11 +89,11 @@ def _fleet_for(args: argparse.Namespace) -> tuple[config.Config, dict[str, Any]]
     if args.inventory:
         cfg = dataclasses.replace(cfg, fleet=dataclasses.replace(cfg.fleet, inventory=Path(args.inventory)))
     if cfg.fleet.inventory is None:
-        raise SystemExit("pollerfleet: no fleet inventory is configured: set [fleet] inventory or give --inventory")
+        _fail("no fleet inventory is configured: set [fleet] inventory or give --inventory")
     try:
         return cfg, load_inventory(cfg.fleet.inventory, cfg.fleet.group)
     except InventoryError as exc:
-        raise SystemExit(f"pollerfleet: {exc}") from None
+        _fail(str(exc))
 
 
 def _desired(args: argparse.Namespace) -> int:
@@ -88,7 +105,7 @@ def _desired(args: argparse.Namespace) -> int:
     try:
         images = DesiredImages(cfg, fleet_policy(cfg))
     except ValueError as exc:
-        raise SystemExit(f"pollerfleet: {exc}") from None
+        _fail(str(exc))
     lines, failed = [], False
     for host in args.hosts:
         if not valid_hostname(host):
@@ -170,8 +187,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     try:
         fleet = r.fleet()
     except (config.ConfigError, InventoryError) as exc:
-        print(f"pollerfleet: {exc}", file=sys.stderr)
-        return 2
+        _fail(str(exc))
     hosts = [fleet[h] for h in sorted(fleet) if not args.host or h in args.host]
     try:
         rules = ImageRules(
@@ -181,8 +197,7 @@ def _reconcile(args: argparse.Namespace) -> int:
             fleet_policy(cfg, args.include, args.exclude, args.release_line),
         )
     except ValueError as exc:
-        print(f"pollerfleet: {exc}", file=sys.stderr)
-        return 2
+        _fail(str(exc))
     out = reconcile(r, hosts, ImageJudge(cfg, rules), dry_run=args.dry_run, report=print)
     decisions = out.decisions
     print(
@@ -225,14 +240,14 @@ def _sweep_hosts(args: argparse.Namespace, cfg: config.Config) -> list[Any]:
     from .inventory import load as load_inventory
 
     if cfg.fleet.inventory is None:
-        raise SystemExit("pollerfleet: no fleet inventory is configured: set [fleet] inventory")
+        _fail("no fleet inventory is configured: set [fleet] inventory")
     try:
         fleet = load_inventory(cfg.fleet.inventory, args.group or cfg.fleet.group)
     except InventoryError as exc:
-        raise SystemExit(f"pollerfleet: {exc}") from None
+        _fail(str(exc))
     unknown = [h for h in args.host or [] if h not in fleet]
     if unknown:
-        raise SystemExit(f"pollerfleet: not in the inventory: {', '.join(unknown)}")
+        _fail(f"not in the inventory: {', '.join(unknown)}")
     return [fleet[h] for h in sorted(fleet) if not args.host or h in args.host]
 
 
@@ -259,9 +274,15 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json(results), indent=1))
     else:
-        print(table(results, colour=tty and not args.no_colour))
+        width = shutil.get_terminal_size().columns if tty else None
+        print(table(results, colour=tty and _colour_wanted(args), width=width))
     codes = [c for r in results for c in (r.daemon.code, *(o.code for o in r.services.values()))]
     return worst_code(codes)
+
+
+def _colour_wanted(args: argparse.Namespace) -> bool:
+    """Colours unless --no-colour/--no-color, NO_COLOR (no-color.org) or a dumb terminal say no."""
+    return not args.no_colour and not os.environ.get("NO_COLOR") and os.environ.get("TERM", "") != "dumb"
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -304,10 +325,32 @@ def _sweep_options(p: argparse.ArgumentParser) -> None:
         help="per Docker call of a host (default: %(default)s)",
     )
     p.add_argument("--workers", type=int, default=50, help="hosts asked at once (default: %(default)s)")
-    p.add_argument("--warning-latency", type=range_arg, default="", metavar="RANGE")
-    p.add_argument("--critical-latency", type=range_arg, default="", metavar="RANGE")
-    p.add_argument("--vmware-name", default="centreon-vmware", metavar="CONTAINER")
-    p.add_argument("--vmware-config-path", default="", metavar="PATH")
+    p.add_argument(
+        "--warning-latency",
+        type=range_arg,
+        default="",
+        metavar="RANGE",
+        help="as check_docker_host: WARNING when the daemon's answer time in ms is outside RANGE",
+    )
+    p.add_argument(
+        "--critical-latency",
+        type=range_arg,
+        default="",
+        metavar="RANGE",
+        help="as check_docker_host: CRITICAL when the daemon's answer time in ms is outside RANGE",
+    )
+    p.add_argument(
+        "--vmware-name",
+        default="centreon-vmware",
+        metavar="CONTAINER",
+        help="the connector container (default: %(default)s; the inventory's centreon_poller_vmware_name wins)",
+    )
+    p.add_argument(
+        "--vmware-config-path",
+        default="",
+        metavar="PATH",
+        help="as check_poller_vmware --config-path: the connector's configuration file in its container",
+    )
     add_options(p, range_arg)
     add_threshold_options(p, range_arg)
 
@@ -347,20 +390,16 @@ def range_arg(text: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad option is one line on stderr (exit 2), not usage plus message."""
+    """argparse, but a bad option is one line on stderr (exit 3, as every usage error), not usage plus message."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="pollerfleet", description="Watch, repair and rebuild the Centreon poller fleet.")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="configuration file (default: $POLLERFLEET_CONFIG or /etc/pollerfleet/fleet.toml)",
-    )
+    _global_options(p, None)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     c = sub.add_parser("check-config", help="read the configuration and say whether it is usable")
     c.set_defaults(func=_config_check)
@@ -440,8 +479,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="the whole fleet at a glance: daemon, engine, image, vmware per host")
     _sweep_options(st)
-    st.add_argument("--json", action="store_true", help="JSON for machines")
-    st.add_argument("--no-colour", action="store_true", help="no state colours on a terminal")
+    st.add_argument("--json", action="store_true", help="JSON for machines (every detail whole)")
+    st.add_argument(
+        "--no-colour",
+        "--no-color",
+        dest="no_colour",
+        action="store_true",
+        help="no state colours on a terminal (also with NO_COLOR set or TERM=dumb)",
+    )
     st.set_defaults(func=_status)
 
     sw = sub.add_parser("sweep", help="evaluate the fleet and hand the results to the engine as passive checks")
@@ -449,18 +494,61 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--submit", action="store_true", help="write to the engine's command file (else print)")
     sw.add_argument("--command-file", metavar="PATH", help="default: [fleet] command_file")
     sw.add_argument("--allow-regular-file", action="store_true", help="write even if it is not a FIFO")
-    sw.add_argument("--container-service", default="Poller container", metavar="NAME")
-    sw.add_argument("--image-service", default="Poller image", metavar="NAME")
-    sw.add_argument("--vmware-service", default="Poller vmware", metavar="NAME")
+    sw.add_argument(
+        "--container-service",
+        default="Poller container",
+        metavar="NAME",
+        help="the Centreon service that gets the container result (default: %(default)s)",
+    )
+    sw.add_argument(
+        "--image-service",
+        default="Poller image",
+        metavar="NAME",
+        help="the Centreon service that gets the image result (default: %(default)s)",
+    )
+    sw.add_argument(
+        "--vmware-service",
+        default="Poller vmware",
+        metavar="NAME",
+        help="the Centreon service that gets the vmware result (default: %(default)s)",
+    )
     sw.set_defaults(func=_sweep)
 
     sr = sub.add_parser("stale-result", help="the freshness command of the passive services: UNKNOWN, exit 3")
     sr.set_defaults(func=_stale_result)
 
     br = sub.add_parser("breaker", help="show or reset the circuit breaker of automatic redeploys")
-    br.add_argument("action", choices=("status", "reset"))
+    br.add_argument(
+        "action", choices=("status", "reset"), help="status: open or closed, and why; reset: close it again"
+    )
     br.set_defaults(func=_breaker)
+    _global_options_everywhere(p, sub)
     return p
+
+
+def _global_options(p: argparse.ArgumentParser, default: Any) -> None:
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        default=default,
+        help="configuration file (default: $POLLERFLEET_CONFIG or /etc/pollerfleet/fleet.toml)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if default is None else default,
+        help="on stderr: -v more words, -vv every request (method, URL, status, time), -vvv tracebacks",
+    )
+
+
+def _global_options_everywhere(p: argparse.ArgumentParser, sub: Any) -> None:
+    """--config and -v before or after the subcommand; each subcommand's description is its help."""
+    for action in sub._choices_actions:
+        cmd = sub.choices[action.dest]
+        _global_options(cmd, argparse.SUPPRESS)  # given after the subcommand, it wins; else the global one
+        if not cmd.description:
+            cmd.description = action.help[0].upper() + action.help[1:] + "."
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -468,12 +556,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return USAGE_ERROR
+    verbosity.setup(args.verbose, sys.stderr)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("pollerfleet: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the operator; the traceback with -vvv
+        print(f"pollerfleet: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if verbosity.level() >= 3:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ registry, compared with what the individual plugins say; --submit to a real nagi
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -154,7 +156,6 @@ def test_submit_refuses_what_is_not_a_pipe(fleet: Fleet, tmp_path: Path) -> None
         "sweep", "--submit", "--command-file", str(regular), "--allow-regular-file", "--host", "poller-fresh"
     )
     assert r.returncode == 0 and regular.read_text().count("\n") == 4
-    import os
 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -217,3 +218,55 @@ def test_a_terminal_gets_colours_and_a_progress_bar(fleet: Fleet, docker: Docker
     assert "] 25/25 hosts" in out and "\r[#" in out  # the bar, redrawn in place
     assert "\033[32mOK" in out  # states in colour
     assert out.count("poller") >= 25
+
+
+def test_table_fits_its_content_and_wraps_detail_whole_on_a_terminal(fleet: Fleet, tmp_path: Path) -> None:
+    long_name = "poller-with-a-rather-long-name.dc2.example.com"  # 46 characters
+    stale = fleet.hosts["poller-stale"]
+    hosts = {long_name: stale, "gone": fleet.hosts["poller-gone"]}
+    inv = tmp_path / "inventory.json"
+    inv.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": hosts}}}}))
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(fleet.cfg.read_text().replace(str(fleet.cfg.parent / "inventory.json"), str(inv)))
+    # global options after the subcommand, -v on stderr
+    doc = subprocess.run(
+        [sys.executable, "-m", "pollerfleet", "status", "--json", "--config", str(cfg), "-v"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert doc.returncode == 1 and f"configuration: {cfg}" in doc.stderr, doc.stderr  # WARNING beats UNKNOWN
+    details = {h["host"]: h["detail"] for h in json.loads(doc.stdout)}
+    assert "runs 19.04.1, newest 19.04.5" in details[long_name] and len(details[long_name]) > 60
+
+    def terminal(*args: str, columns: int = 120, **env: str) -> str:
+        command = f"{sys.executable} -m pollerfleet --config {cfg} status -t 5 {' '.join(args)}"
+        environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        environ.update({"COLUMNS": str(columns), "TERM": "xterm", **env})
+        r = subprocess.run(
+            ["script", "-qec", command, "/dev/null"], capture_output=True, timeout=120, check=False, env=environ
+        )
+        assert r.returncode == 1, r.stdout
+        return r.stdout.decode().replace("\r\n", "\n")
+
+    def detail_lines(lines: list[str], at: int, beside: bool) -> list[str]:
+        row = next(i for i, line in enumerate(lines) if line.startswith(long_name))
+        found = [lines[row][at:]] if beside else []
+        for line in lines[row + 1 :]:
+            if line[:at].strip():
+                break
+            found.append(line[at:])
+        return found
+
+    coloured = terminal()
+    assert "\033[33mWARNING" in coloured
+    for columns in (120, 100):  # beside the states; under the row when they leave too little room
+        lines = re.sub(r"\033\[[0-9;]*m", "", terminal(columns=columns)).rstrip("\n").split("\n")
+        assert lines[0].index("DOCKER") == len(long_name) + 2  # sized to the longest host name
+        assert all(len(line) <= columns for line in lines), lines
+        at = lines[0].index("DETAIL") if columns == 120 else 4
+        wrapped = detail_lines(lines, at, beside=columns == 120)
+        same = re.sub(r"\d+", "N", " ".join(wrapped)) == re.sub(r"\d+", "N", details[long_name])  # ages move on
+        assert len(wrapped) > 1 and same, (lines, details[long_name])  # whole, not cut
+    for args, env in (((), {"NO_COLOR": "1"}), ((), {"TERM": "dumb"}), (("--no-color",), {}), (("--no-colour",), {})):
+        assert "\033[3" not in terminal(*args, **env), (args, env)

@@ -13,7 +13,7 @@
 # Prints `pushed REPOSITORY:VERSION-BUILD@sha256:...` on success (images/build.sh).
 set -Eeuo pipefail
 
-die() { printf 'build-poller.sh: %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf 'build-poller.sh: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 [ -x images/build.sh ] || die "run me from the repository root (no images/build.sh here)" 64
 version=${CENTREON_ENGINE_VERSION:-}

@@ -17,7 +17,7 @@
 # (nothing deployed); 1 when a host could not be deployed (its previous container runs again).
 set -Eeuo pipefail
 
-die() { printf 'deploy-poller.sh: %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf 'deploy-poller.sh: %s\n' "$1" >&2; exit "${2:-1}"; }
 say() { printf 'deploy-poller.sh: %s\n' "$*" >&2; }
 
 [ -f ansible/deploy_poller.yml ] || die "run me from the repository root (no ansible/deploy_poller.yml here)" 64

@@ -285,6 +285,35 @@ def _colour_wanted(args: argparse.Namespace) -> bool:
     return not args.no_colour and not os.environ.get("NO_COLOR") and os.environ.get("TERM", "") != "dumb"
 
 
+def _rollout(args: argparse.Namespace) -> int:
+    import json
+
+    from .rollout import observe, render, to_json
+
+    cfg = _load(args)
+    args.host = None
+    fleet = {h.name: h for h in _sweep_hosts(args, cfg)}
+    tty = sys.stdout.isatty()
+    utf8 = (sys.stdout.encoding or "").lower().replace("-", "") == "utf8"
+    while True:
+        r = observe(cfg, fleet, timeout=args.timeout, workers=args.workers, last=args.last)
+        if args.json:
+            print(json.dumps(to_json(r), indent=None if args.watch else 1), flush=True)
+        else:
+            width = shutil.get_terminal_size().columns if tty else 100
+            text = render(r, colour=tty and _colour_wanted(args), width=width, block="\u2588" if utf8 else "#")
+            clear = "\033[H\033[2J" if tty and args.watch else ""
+            print(clear + text, flush=True)
+        if not args.watch:
+            return 0
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
+        if not tty and not args.json:
+            print()
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from .sweep import ServiceNames, SubmitError, Sweeper, command_lines, submit
 
@@ -488,6 +517,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="no state colours on a terminal (also with NO_COLOR set or TERM=dumb)",
     )
     st.set_defaults(func=_status)
+
+    ro = sub.add_parser(
+        "rollout",
+        help="the rollout at a glance: image versions as bars (desired marked), pins, deploys, breaker, decisions",
+    )
+    ro.add_argument("--group", metavar="GROUP", help="another inventory group than [fleet] group")
+    ro.add_argument(
+        "-t",
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="per Docker call of a host (default: %(default)s)",
+    )
+    ro.add_argument("--workers", type=int, default=50, help="hosts asked at once (default: %(default)s)")
+    ro.add_argument(
+        "--last", type=int, default=5, metavar="N", help="the last N decisions of the audit log (default: %(default)s)"
+    )
+    ro.add_argument(
+        "--watch",
+        type=_seconds,
+        nargs="?",
+        const=5.0,
+        default=0,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 5) until Ctrl-C",
+    )
+    ro.add_argument("--json", action="store_true", help="JSON for machines (one document per refresh)")
+    ro.add_argument("--no-colour", "--no-color", dest="no_colour", action="store_true", help="no colours on a terminal")
+    ro.set_defaults(func=_rollout)
 
     sw = sub.add_parser("sweep", help="evaluate the fleet and hand the results to the engine as passive checks")
     _sweep_options(sw)

@@ -10,6 +10,7 @@ import traceback
 from typing import Any, Callable, NoReturn, Optional
 
 from . import __version__, config, verbosity
+from .decide import Action
 from .names import printable
 from .redeploy import Decision, Redeployer
 
@@ -79,7 +80,7 @@ def _run(
         try:
             args = parser.parse_args(words)
         except ValueError as exc:
-            decision = Decision("", "refused", f"{exc} (usage: {parser.engine_usage})", kind=kind)
+            decision = Decision("", Action.REFUSED, f"{exc} (usage: {parser.engine_usage})", kind=kind)
             _audit_misuse(decision, words)
             print(decision.line)
             return 3
@@ -130,7 +131,7 @@ def handle_rebuild(argv: Optional[list[str]] = None) -> int:
         if args.state.upper() not in ("WARNING", "CRITICAL") or args.statetype.upper() != "HARD":
             return r, Decision(
                 "(newest)",
-                "ignored",
+                Action.IGNORED,
                 f"{label}: only a HARD WARNING or CRITICAL triggers a rebuild",
                 state=label,
                 kind="rebuild",
@@ -144,10 +145,10 @@ def _decide_redeploy(
     r: Redeployer, host: str, state: str, statetype: str, attempt: str, label: str, dry_run: bool
 ) -> Decision:
     def ignored(reason: str) -> Decision:
-        return Decision(host, "ignored", reason, state=label)
+        return Decision(host, Action.IGNORED, reason, state=label)
 
     if state not in STATES or statetype not in ("SOFT", "HARD") or not attempt.isdigit():
-        return Decision(host, "refused", f"not an engine state: {label!r}", state=label)
+        return Decision(host, Action.REFUSED, f"not an engine state: {label!r}", state=label)
     if state == "OK":
         return r.record_recovery(host, state=label)
     if state != "CRITICAL":

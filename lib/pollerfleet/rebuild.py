@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from .config import Config, ConfigError
+from .decide import Action
 from .jenkins_api import JenkinsClient, JenkinsError
 from .names import printable, valid_version
 from .redeploy import AuditLog, Decision, StateError, StateStore
@@ -44,35 +45,35 @@ class Rebuilder:
         try:
             status = self.status()
         except (UpstreamError, RegistryError, ConfigError, ValueError) as exc:
-            return done("error", str(exc))
+            return done(Action.ERROR, str(exc))
         if not version:
             if not status.missing:
-                return done("ignored", status.summary())
+                return done(Action.IGNORED, status.summary())
             version = status.missing[0].version
         if not valid_version(version):
-            return done("refused", f"{printable(version)!r} is not a release version like 19.04.5")
+            return done(Action.REFUSED, f"{printable(version)!r} is not a release version like 19.04.5")
         wanted = parse_tag(version)
         if status.newest_image is not None and wanted is not None and status.newest_image.version >= wanted.version:
-            return done("skipped", f"an image for {version} (or newer: {status.newest_image.tag}) already exists")
+            return done(Action.SKIPPED, f"an image for {version} (or newer: {status.newest_image.tag}) already exists")
         try:
             with self.store.locked(self.cfg.redeploy.lock_timeout):
                 active = [b for b in self.jenkins.active(self.job) if b.params.get(self.param) == version]
                 if active:
                     b = active[0]
                     return done(
-                        "skipped",
+                        Action.SKIPPED,
                         f"a build of {version} is already {'queued' if b.number is None else 'running'}",
                         queue_id=b.queue_id,
                         build=b.number,
                     )
                 if dry_run:
-                    return done("would-trigger", f"{self.job} with {self.param}={version}")
+                    return done(Action.WOULD_TRIGGER, f"{self.job} with {self.param}={version}")
                 queue_id = self.jenkins.trigger(self.job, {self.param: version})
         except (JenkinsError, ConfigError) as exc:
-            return done("error", str(exc))
+            return done(Action.ERROR, str(exc))
         except (TimeoutError, OSError, StateError) as exc:
-            return done("error", str(exc))
-        return done("triggered", f"{self.job} with {self.param}={version}", queue_id=queue_id)
+            return done(Action.ERROR, str(exc))
+        return done(Action.TRIGGERED, f"{self.job} with {self.param}={version}", queue_id=queue_id)
 
     def log(self, decision: Decision, **extra: object) -> Optional[str]:
         return self.audit.write(decision, **extra)

@@ -22,12 +22,13 @@ import os
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import inventory as inventory_mod
 from .config import Config, ConfigError
+from .decide import IMAGE_PARAMETER, Action, FleetState, Request, Rules, Snapshot, decide, names, stamp
 from .desired import DesiredImages, RegistryUnreadable, Target, TargetError, fleet_policy
 from .docker_api import DockerClient, DockerError, UsageError
 from .images import running_image
@@ -35,10 +36,6 @@ from .jenkins_api import BuildRef, JenkinsClient, JenkinsError
 from .names import printable, valid_hostname
 
 RESET_ADVICE = "checks it and runs `pollerfleet breaker reset` (the file is kept for inspection)"
-IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
-FAILED_RESULTS = ("FAILURE",)
-IMAGE_PARAMETER = "POLLER_IMAGE"  # the deploy job's parameters (jenkins/deploy-poller.sh)
-PREPARE_PARAMETER = "PREPARE_HOST"
 NO_PROGRESS_KEPT = 200  # build numbers remembered as no-progress (the breaker reads the last 50 builds)
 
 
@@ -62,16 +59,6 @@ class Decision:
         ref = f" (queue item {self.queue_id})" if self.queue_id is not None else ""
         ref = f" (build #{self.build})" if self.build is not None else ref
         return f"{self.kind} {printable(self.host, 64) or '(empty)'}: {self.action}{ref}: {self.reason}"
-
-
-@dataclass
-class FleetState:
-    """What this machine remembers between decisions (the rest is read from Jenkins)."""
-
-    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    triggers: list[dict[str, Any]] = field(default_factory=list)
-    breaker: dict[str, Any] = field(default_factory=dict)
-    no_progress: list[int] = field(default_factory=list)  # SUCCESS builds that did not reach their image
 
 
 class StateError(Exception):
@@ -280,32 +267,32 @@ class Redeployer:
             return Decision(host, action, reason, source=source, state=state, **kw)
 
         if not valid_hostname(host):
-            return done("refused", f"{printable(host)!r} is not a valid host name (RFC 1123)")
+            return done(Action.REFUSED, f"{printable(host)!r} is not a valid host name (RFC 1123)")
         try:
             fleet = self.fleet()
         except (ConfigError, inventory_mod.InventoryError) as exc:
-            return done("refused", str(exc))
+            return done(Action.REFUSED, str(exc))
         if host not in fleet:
-            return done("refused", f"{host} is not in the inventory group [{self.cfg.fleet.group}]")
+            return done(Action.REFUSED, f"{host} is not in the inventory group [{self.cfg.fleet.group}]")
         try:
             target = self.desired.chosen(fleet[host], image) if image else self.desired.for_host(fleet[host])
         except RegistryUnreadable as exc:
-            return done("error", f"no target image: {exc}")
+            return done(Action.ERROR, f"no target image: {exc}")
         except (TargetError, ValueError) as exc:
-            return done("refused", f"no target image: {exc}")
+            return done(Action.REFUSED, f"no target image: {exc}")
         try:
             with self.store.locked(self.rules.lock_timeout):
                 return self._decide_locked(fleet[host], target, force, dry_run, done)
         except TimeoutError as exc:
-            return done("deferred", str(exc))
+            return done(Action.DEFERRED, str(exc))
         except StateError as exc:
-            return done("refused", f"{exc}; automatic redeploys stop until an operator {RESET_ADVICE}")
+            return done(Action.REFUSED, f"{exc}; automatic redeploys stop until an operator {RESET_ADVICE}")
         except JenkinsError as exc:
-            return done("error", str(exc))
+            return done(Action.ERROR, str(exc))
         except ConfigError as exc:
-            return done("error", str(exc))
+            return done(Action.ERROR, str(exc))
         except OSError as exc:
-            return done("error", f"cannot use the state directory {self.store.directory}: {exc.strerror or exc}")
+            return done(Action.ERROR, f"cannot use the state directory {self.store.directory}: {exc.strerror or exc}")
 
     def _decide_locked(
         self,
@@ -315,90 +302,35 @@ class Redeployer:
         dry_run: bool,
         done: Callable[..., Decision],
     ) -> Decision:
-        host = poller.name
+        """Observe (state, Jenkins, the host's last deploy), decide (decide.py), act, record."""
         now = self.clock()
         st = self.store.load()
-        if st.breaker.get("tripped"):
-            return done(
-                "refused",
-                f"circuit breaker open since {st.breaker.get('since_text', '?')} "
-                f"({st.breaker.get('reason', '')}); after fixing the cause run "
-                "`pollerfleet breaker reset`",
-                image=target.reference,
-            )
-        # The queue first: an item that leaves it in between shows up in the builds read next.
-        queued = self.jenkins.queued(self.job)
-        builds = self.jenkins.builds(self.job)
-        if self._verify_last_deploy(poller, builds, st, target, done):
+        builds: list[BuildRef] = []
+        queued: list[BuildRef] = []
+        if not st.breaker.get("tripped"):
+            # The queue first: an item that leaves it in between shows up in the builds read next.
+            queued = self.jenkins.queued(self.job)
+            builds = self.jenkins.builds(self.job)
+            if self._verify_last_deploy(poller, builds, st, target, done):
+                self.store.save(st)
+        ruling = decide(
+            Snapshot(st, queued, builds),
+            Request(poller.name, target.reference, force, dry_run),
+            Rules(self.rules, self.job, self.param),
+            now,
+        )
+        kw: dict[str, Any] = {"queue_id": ruling.queue_id, "build": ruling.build, "image": ruling.image}
+        if ruling.trip:
+            st.breaker = {"tripped": True, "since": now, "since_text": stamp(now), "reason": ruling.trip}
             self.store.save(st)
-        tripped = self._breaker_reason(builds, st)
-        if tripped:
-            st.breaker = {"tripped": True, "since": now, "since_text": _stamp(now), "reason": tripped}
-            self.store.save(st)
-            return done(
-                "refused",
-                f"circuit breaker tripped: {tripped}; automatic redeploys stop until `pollerfleet breaker reset`",
-                image=target.reference,
-            )
-        building = [b for b in builds if b.building]
-        started = {b.queue_id for b in building}
-        active = [q for q in queued if q.queue_id not in started] + building  # an item seen in both counts once
-        seen = {b.queue_id for b in queued + builds if b.queue_id is not None}
-        in_flight = [
-            t
-            for t in st.triggers
-            if now - float(t.get("time", 0)) < IN_FLIGHT_SECONDS and t.get("queue_id") not in seen
-        ]
-        mine_in_flight = [t for t in in_flight if t.get("host") == host]
-        if mine_in_flight:
-            return done(
-                "skipped",
-                f"a deploy for {host} was triggered at {_stamp(mine_in_flight[-1]['time'])} and "
-                "Jenkins does not list it yet",
-                queue_id=mine_in_flight[-1].get("queue_id"),
-            )
-        mine = [b for b in active if self._names(b, host)]
-        if mine:
-            b = mine[0]
-            return done(
-                "skipped",
-                f"a deploy for {host} is already {'queued' if b.number is None else 'running'}",
-                queue_id=b.queue_id,
-                build=b.number,
-                image=b.params.get(IMAGE_PARAMETER, ""),
-            )
-        last = st.hosts.get(host, {}).get("last_trigger")
-        cooldown = self.rules.cooldown_minutes * 60
-        if not force and isinstance(last, (int, float)) and now - last < cooldown:
-            return done(
-                "skipped",
-                f"cooldown: last redeploy of {host} triggered at {_stamp(last)}, "
-                f"next one allowed after {_stamp(last + cooldown)}",
-            )
-        busy = len(active) + len(in_flight)
-        if busy >= self.rules.budget:
-            return done(
-                "deferred", f"fleet budget reached: {busy} deploy builds queued or running (budget {self.rules.budget})"
-            )
-        hour = [t for t in st.triggers if now - float(t.get("time", 0)) < 3600]
-        if len(hour) >= self.rules.hourly_cap:
-            return done(
-                "deferred",
-                f"hourly cap reached: {len(hour)} redeploys triggered in the last hour (cap {self.rules.hourly_cap})",
-            )
-        params = {self.param: host, IMAGE_PARAMETER: target.reference, PREPARE_PARAMETER: "false"}
-        shown = f"{self.job} with {self.param}={host} {IMAGE_PARAMETER}={target.reference}"
-        if dry_run:
-            return done(
-                "would-trigger",
-                f"{shown} ({busy} of {self.rules.budget} deploy slots in use)",
-                image=target.reference,
-            )
-        queue_id = self.jenkins.trigger(self.job, params)
+        if ruling.params is None:
+            return done(ruling.action, ruling.reason, **kw)
+        queue_id = self.jenkins.trigger(self.job, ruling.params)
         # From here on the build exists: whatever fails next, the decision stays "triggered".
-        entry = st.hosts.setdefault(host, {})
+        entry = st.hosts.setdefault(poller.name, {})
         entry.update({"last_trigger": now, "queue_id": queue_id, "pending": True, "image": target.reference})
-        st.triggers = [*hour, {"time": now, "host": host, "queue_id": queue_id}]
+        hour = [t for t in st.triggers if now - float(t.get("time", 0)) < 3600]
+        st.triggers = [*hour, {"time": now, "host": poller.name, "queue_id": queue_id}]
         problem = ""
         try:
             self.store.save(st)
@@ -407,11 +339,7 @@ class Redeployer:
                 f"the trigger was not recorded in {self.store.path} ({exc.strerror or exc}): "
                 "cooldown and budget do not count it"
             )
-        return done("triggered", shown, queue_id=queue_id, image=target.reference, problem=problem)
-
-    def _names(self, build: BuildRef, host: str) -> bool:
-        """Whether BUILD deploys HOST (HOSTNAME may name several hosts, separated by spaces)."""
-        return host in build.params.get(self.param, "").split()
+        return done(ruling.action, ruling.reason, **{**kw, "queue_id": queue_id}, problem=problem)
 
     def _verify_last_deploy(
         self,
@@ -430,7 +358,7 @@ class Redeployer:
         finished = [
             b
             for b in builds
-            if not b.building and b.number is not None and b.number > verified and self._names(b, host)
+            if not b.building and b.number is not None and b.number > verified and names(b, host, self.param)
         ]
         if not finished:
             return False
@@ -445,7 +373,7 @@ class Redeployer:
             if wanted.rpartition("@")[2] not in runs:
                 st.no_progress = [*st.no_progress, number][-NO_PROGRESS_KEPT:]
                 decision = done(
-                    "no-progress",
+                    Action.NO_PROGRESS,
                     f"{self.job} #{number} ended SUCCESS but {host} does not run {wanted}; "
                     "counted as a failed deploy for the circuit breaker",
                     build=number,
@@ -463,23 +391,6 @@ class Redeployer:
         with DockerClient(endpoint(poller, self.cfg)) as client:
             return running_image(client, engine_name(poller)).digests
 
-    def _breaker_reason(self, builds: list[BuildRef], st: FleetState) -> str:
-        ignore_up_to = int(st.breaker.get("ignore_up_to") or 0)
-        failed: list[int] = []
-        for b in builds:  # newest first
-            if b.building or b.number is None or b.number <= ignore_up_to or b.result == "ABORTED":
-                continue
-            if b.result in FAILED_RESULTS or b.number in st.no_progress:
-                failed.append(b.number)
-                if len(failed) >= self.rules.breaker_failures:
-                    shown = ", ".join(f"#{n}" for n in sorted(failed))
-                    idle = [f"#{n}" for n in sorted(failed) if n in st.no_progress]
-                    note = f"; {', '.join(idle)} ended SUCCESS without reaching the image (no-progress)" if idle else ""
-                    return f"{len(failed)} consecutive failed {self.job} builds ({shown}{note})"
-                continue
-            break
-        return ""
-
     # -- around the decision ------------------------------------------------------------------
     def fleet(self) -> dict[str, inventory_mod.PollerHost]:
         path = self.cfg.fleet.inventory
@@ -491,23 +402,27 @@ class Redeployer:
         """The image service is OK again: close the host's pending redeploy, if it had one."""
         if not valid_hostname(host):
             return Decision(
-                host, "refused", f"{printable(host)!r} is not a valid host name (RFC 1123)", source=source, state=state
+                host,
+                Action.REFUSED,
+                f"{printable(host)!r} is not a valid host name (RFC 1123)",
+                source=source,
+                state=state,
             )
         try:
             with self.store.locked(self.rules.lock_timeout):
                 st = self.store.load()
                 entry = st.hosts.get(host)
                 if not entry or not entry.get("pending"):
-                    return Decision(host, "ignored", "OK, and no redeploy was pending", source=source, state=state)
+                    return Decision(host, Action.IGNORED, "OK, and no redeploy was pending", source=source, state=state)
                 entry["pending"] = False
                 entry["recovered"] = self.clock()
                 self.store.save(st)
         except (TimeoutError, OSError, StateError) as exc:
-            return Decision(host, "error", str(exc), source=source, state=state)
+            return Decision(host, Action.ERROR, str(exc), source=source, state=state)
         return Decision(
             host,
-            "recovered",
-            f"image service OK after the redeploy triggered at {_stamp(entry['last_trigger'])}",
+            Action.RECOVERED,
+            f"image service OK after the redeploy triggered at {stamp(entry['last_trigger'])}",
             queue_id=entry.get("queue_id"),
             source=source,
             state=state,
@@ -540,7 +455,7 @@ class Redeployer:
                 kept = self.store.set_aside()
                 st = FleetState()
             now = self.clock()
-            st.breaker = {"tripped": False, "ignore_up_to": newest, "reset": now, "reset_text": _stamp(now)}
+            st.breaker = {"tripped": False, "ignore_up_to": newest, "reset": now, "reset_text": stamp(now)}
             self.store.save(st)
         said = f"circuit breaker reset; {self.job} builds up to #{newest} no longer count"
         if kept is not None:
@@ -549,7 +464,3 @@ class Redeployer:
 
     def log(self, decision: Decision, **extra: Any) -> Optional[str]:
         return self.audit.write(decision, **extra)
-
-
-def _stamp(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

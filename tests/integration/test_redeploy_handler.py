@@ -585,7 +585,9 @@ def test_a_trigger_whose_state_cannot_be_saved_is_still_audited_as_triggered(
 # -- credentials go only where the operator configured them ----------------------------------------
 def test_plain_http_jenkins_needs_allow_http(make_fleet) -> None:  # type: ignore[no-untyped-def]
     f = make_fleet()
-    f.config.write_text(f.config.read_text().replace("allow_http = true\n", ""))
+    text = f.config.read_text()
+    jenkins = text.index("[jenkins]")  # the registry keeps its own allow_http
+    f.config.write_text(text[:jenkins] + text[jenkins:].replace("allow_http = true\n", "", 1))
     r = f.handler("CRITICAL", "HARD", "3", "poller01")
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout == (
@@ -595,7 +597,9 @@ def test_plain_http_jenkins_needs_allow_http(make_fleet) -> None:  # type: ignor
     assert f.standin.requests == [] and f.triggered() == []
 
 
-def test_jenkins_tls_is_verified_even_with_pythonhttpsverify_0(auth_registry: dict[str, str], tmp_path: Path) -> None:
+def test_jenkins_tls_is_verified_even_with_pythonhttpsverify_0(
+    auth_registry: dict[str, str], tmp_path: Path, registry: str, image_repo: str
+) -> None:
     certs = Path(auth_registry["ca"]).parent  # a certificate for 127.0.0.1 from a CA the system does not know
     standin = JenkinsStandin(
         {"pollerfleet": TOKEN},
@@ -603,7 +607,7 @@ def test_jenkins_tls_is_verified_even_with_pythonhttpsverify_0(auth_registry: di
         tls=(str(certs / "server-cert.pem"), str(certs / "server-key.pem")),
     ).start()
     try:
-        cfg = write_config(tmp_path, standin.url, ["poller01"])
+        cfg = write_config(tmp_path, standin.url, ["poller01"], registry, image_repo)
         argv = [sys.executable, str(PLUGINS / "handle_poller_redeploy"), "CRITICAL", "HARD", "3", "poller01"]
         env = {**os.environ, "PYTHONHTTPSVERIFY": "0"}
         r = subprocess.run([*argv, "--config", str(cfg)], capture_output=True, text=True, env=env, check=False)

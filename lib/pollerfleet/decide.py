@@ -1,0 +1,188 @@
+"""The redeploy decision as a pure function: ``decide(snapshot, request, rules, now) -> Ruling``.
+
+No I/O here: the Redeployer gathers the snapshot (its state file, Jenkins' queue and builds, the
+host's verified last deploy), asks this function, then acts on the ruling (trigger, save, audit).
+The order of the rules is the order an operator reads them in: the breaker, a deploy already on
+its way for the host, the host's cooldown, the fleet budget, the hourly cap; dry run and force
+change only what they say.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from .config import RedeploySettings
+from .jenkins_api import BuildRef
+
+IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
+FAILED_RESULTS = ("FAILURE",)
+IMAGE_PARAMETER = "POLLER_IMAGE"  # the deploy job's parameters (jenkins/deploy-poller.sh)
+PREPARE_PARAMETER = "PREPARE_HOST"
+
+
+class Action(str, Enum):
+    """What a decision did; the value is the word scripts and the audit log read."""
+
+    TRIGGERED = "triggered"
+    WOULD_TRIGGER = "would-trigger"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+    REFUSED = "refused"
+    ERROR = "error"
+    RECOVERED = "recovered"
+    IGNORED = "ignored"
+    NO_PROGRESS = "no-progress"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class FleetState:
+    """What this machine remembers between decisions (the rest is read from Jenkins)."""
+
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+    breaker: dict[str, Any] = field(default_factory=dict)
+    no_progress: list[int] = field(default_factory=list)  # SUCCESS builds that did not reach their image
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one decision reads, gathered before it is taken."""
+
+    state: FleetState
+    queued: list[BuildRef]
+    builds: list[BuildRef]  # newest first
+
+
+@dataclass(frozen=True)
+class Request:
+    """Redeploy HOST to IMAGE (its target, ``repository:tag@sha256:digest``)."""
+
+    host: str
+    image: str
+    force: bool = False  # skip the host's cooldown, nothing else
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The fleet's redeploy rules and the deploy job they apply to."""
+
+    settings: RedeploySettings
+    job: str = "deploy-centreon-poller"
+    param: str = "HOSTNAME"
+
+
+@dataclass(frozen=True)
+class Ruling:
+    """The decision: an action and its reason; TRIP opens the breaker, PARAMS are the trigger's."""
+
+    action: Action
+    reason: str
+    queue_id: Optional[int] = None
+    build: Optional[int] = None
+    image: str = ""
+    trip: str = ""
+    params: Optional[dict[str, str]] = None
+
+
+def names(build: BuildRef, host: str, param: str) -> bool:
+    """Whether BUILD deploys HOST (the parameter may name several hosts, separated by spaces)."""
+    return host in build.params.get(param, "").split()
+
+
+def breaker_reason(builds: list[BuildRef], state: FleetState, rules: Rules) -> str:
+    """Why the breaker trips now ('' while it holds): K consecutive failed or no-progress builds."""
+    ignore_up_to = int(state.breaker.get("ignore_up_to") or 0)
+    failed: list[int] = []
+    for b in builds:  # newest first
+        if b.building or b.number is None or b.number <= ignore_up_to or b.result == "ABORTED":
+            continue
+        if b.result in FAILED_RESULTS or b.number in state.no_progress:
+            failed.append(b.number)
+            if len(failed) >= rules.settings.breaker_failures:
+                shown = ", ".join(f"#{n}" for n in sorted(failed))
+                idle = [f"#{n}" for n in sorted(failed) if n in state.no_progress]
+                note = f"; {', '.join(idle)} ended SUCCESS without reaching the image (no-progress)" if idle else ""
+                return f"{len(failed)} consecutive failed {rules.job} builds ({shown}{note})"
+            continue
+        break
+    return ""
+
+
+def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ruling:
+    """The one redeploy decision, for the handler, reconcile and the operator alike."""
+    st, host, r = snapshot.state, request.host, rules.settings
+    if st.breaker.get("tripped"):
+        return Ruling(
+            Action.REFUSED,
+            f"circuit breaker open since {st.breaker.get('since_text', '?')} ({st.breaker.get('reason', '')}); "
+            "after fixing the cause run `pollerfleet breaker reset`",
+            image=request.image,
+        )
+    tripped = breaker_reason(snapshot.builds, st, rules)
+    if tripped:
+        return Ruling(
+            Action.REFUSED,
+            f"circuit breaker tripped: {tripped}; automatic redeploys stop until `pollerfleet breaker reset`",
+            image=request.image,
+            trip=tripped,
+        )
+    building = [b for b in snapshot.builds if b.building]
+    started = {b.queue_id for b in building}
+    active = [q for q in snapshot.queued if q.queue_id not in started] + building  # seen in both: counted once
+    seen = {b.queue_id for b in snapshot.queued + snapshot.builds if b.queue_id is not None}
+    in_flight = [
+        t for t in st.triggers if now - float(t.get("time", 0)) < IN_FLIGHT_SECONDS and t.get("queue_id") not in seen
+    ]
+    mine_in_flight = [t for t in in_flight if t.get("host") == host]
+    if mine_in_flight:
+        return Ruling(
+            Action.SKIPPED,
+            f"a deploy for {host} was triggered at {stamp(mine_in_flight[-1]['time'])} "
+            "and Jenkins does not list it yet",
+            queue_id=mine_in_flight[-1].get("queue_id"),
+        )
+    mine = [b for b in active if names(b, host, rules.param)]
+    if mine:
+        b = mine[0]
+        return Ruling(
+            Action.SKIPPED,
+            f"a deploy for {host} is already {'queued' if b.number is None else 'running'}",
+            queue_id=b.queue_id,
+            build=b.number,
+            image=b.params.get(IMAGE_PARAMETER, ""),
+        )
+    last = st.hosts.get(host, {}).get("last_trigger")
+    cooldown = r.cooldown_minutes * 60
+    if not request.force and isinstance(last, (int, float)) and now - last < cooldown:
+        return Ruling(
+            Action.SKIPPED,
+            f"cooldown: last redeploy of {host} triggered at {stamp(last)}, "
+            f"next one allowed after {stamp(last + cooldown)}",
+        )
+    busy = len(active) + len(in_flight)
+    if busy >= r.budget:
+        return Ruling(
+            Action.DEFERRED, f"fleet budget reached: {busy} deploy builds queued or running (budget {r.budget})"
+        )
+    hour = [t for t in st.triggers if now - float(t.get("time", 0)) < 3600]
+    if len(hour) >= r.hourly_cap:
+        return Ruling(
+            Action.DEFERRED,
+            f"hourly cap reached: {len(hour)} redeploys triggered in the last hour (cap {r.hourly_cap})",
+        )
+    shown = f"{rules.job} with {rules.param}={host} {IMAGE_PARAMETER}={request.image}"
+    if request.dry_run:
+        return Ruling(Action.WOULD_TRIGGER, f"{shown} ({busy} of {r.budget} deploy slots in use)", image=request.image)
+    params = {rules.param: host, IMAGE_PARAMETER: request.image, PREPARE_PARAMETER: "false"}
+    return Ruling(Action.TRIGGERED, shown, image=request.image, params=params)
+
+
+def stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

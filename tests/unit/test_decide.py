@@ -1,0 +1,137 @@
+"""The redeploy decision (decide.py) as a table: no I/O, every rule on its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pollerfleet.config import RedeploySettings
+from pollerfleet.decide import Action, FleetState, Request, Rules, Snapshot, decide
+from pollerfleet.jenkins_api import BuildRef
+
+NOW = 1_800_000_000.0
+JOB = "deploy-centreon-poller"
+IMG = "r.example:5000/c/e:19.04.5@sha256:" + "1" * 64
+RULES = Rules(RedeploySettings(cooldown_minutes=30, budget=2, hourly_cap=3, breaker_failures=2), JOB, "HOSTNAME")
+
+
+def build(n: int, host: str = "poller09", result: str | None = "SUCCESS", building: bool = False) -> BuildRef:
+    return BuildRef(JOB, {"HOSTNAME": host}, queue_id=100 + n, number=n, building=building, result=result)
+
+
+def queued(q: int, host: str) -> BuildRef:
+    return BuildRef(JOB, {"HOSTNAME": host}, queue_id=q)
+
+
+def state(**kw: Any) -> FleetState:
+    return FleetState(**kw)
+
+
+CASES: list[tuple[str, Snapshot, Request, Action, str]] = [
+    ("nothing in the way", Snapshot(state(), [], []), Request("poller01", IMG), Action.TRIGGERED, "POLLER_IMAGE="),
+    ("dry run", Snapshot(state(), [], []), Request("poller01", IMG, dry_run=True), Action.WOULD_TRIGGER, "0 of 2"),
+    (
+        "breaker open",
+        Snapshot(state(breaker={"tripped": True, "reason": "x"}), [], []),
+        Request("poller01", IMG),
+        Action.REFUSED,
+        "circuit breaker open",
+    ),
+    (
+        "two failed builds: trip",
+        Snapshot(state(), [], [build(2, result="FAILURE"), build(1, result="FAILURE")]),
+        Request("poller01", IMG),
+        Action.REFUSED,
+        "2 consecutive failed deploy-centreon-poller builds (#1, #2)",
+    ),
+    (
+        "a no-progress SUCCESS counts as failed: trip",
+        Snapshot(state(no_progress=[2]), [], [build(2), build(1, result="FAILURE")]),
+        Request("poller01", IMG),
+        Action.REFUSED,
+        "#2 ended SUCCESS without reaching the image (no-progress)",
+    ),
+    (
+        "a good build in between holds it",
+        Snapshot(state(), [], [build(3, result="FAILURE"), build(2), build(1, result="FAILURE")]),
+        Request("poller01", IMG),
+        Action.TRIGGERED,
+        "",
+    ),
+    (
+        "failures before a reset do not count",
+        Snapshot(state(breaker={"ignore_up_to": 2}), [], [build(2, result="FAILURE"), build(1, result="FAILURE")]),
+        Request("poller01", IMG),
+        Action.TRIGGERED,
+        "",
+    ),
+    (
+        "already queued for the host",
+        Snapshot(state(), [queued(7, "poller01")], []),
+        Request("poller01", IMG),
+        Action.SKIPPED,
+        "already queued",
+    ),
+    (
+        "running for several hosts, this one among them",
+        Snapshot(state(), [], [build(4, host="poller02 poller01", result=None, building=True)]),
+        Request("poller01", IMG),
+        Action.SKIPPED,
+        "already running",
+    ),
+    (
+        "triggered a moment ago, not listed yet",
+        Snapshot(state(triggers=[{"time": NOW - 5, "host": "poller01", "queue_id": 9}]), [], []),
+        Request("poller01", IMG),
+        Action.SKIPPED,
+        "Jenkins does not list it yet",
+    ),
+    (
+        "cooldown",
+        Snapshot(state(hosts={"poller01": {"last_trigger": NOW - 600}}), [], []),
+        Request("poller01", IMG),
+        Action.SKIPPED,
+        "cooldown",
+    ),
+    (
+        "force skips the cooldown",
+        Snapshot(state(hosts={"poller01": {"last_trigger": NOW - 600}}), [], []),
+        Request("poller01", IMG, force=True),
+        Action.TRIGGERED,
+        "",
+    ),
+    (
+        "force does not skip the budget",
+        Snapshot(state(hosts={"poller01": {"last_trigger": NOW - 600}}), [queued(1, "a"), queued(2, "b")], []),
+        Request("poller01", IMG, force=True),
+        Action.DEFERRED,
+        "fleet budget reached: 2",
+    ),
+    (
+        "budget: queued plus running, an item seen in both counted once",
+        Snapshot(state(), [queued(101, "poller09")], [build(1, result=None, building=True)]),
+        Request("poller01", IMG),
+        Action.TRIGGERED,
+        "",
+    ),
+    (
+        "hourly cap",
+        Snapshot(state(triggers=[{"time": NOW - 3000 + i, "host": "x", "queue_id": i} for i in range(3)]), [], []),
+        Request("poller01", IMG),
+        Action.DEFERRED,
+        "hourly cap reached: 3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "snapshot", "request_", "action", "reason"), CASES, ids=[c[0] for c in CASES])
+def test_decide(case: str, snapshot: Snapshot, request_: Request, action: Action, reason: str) -> None:
+    ruling = decide(snapshot, request_, RULES, NOW)
+    assert ruling.action is action, ruling.reason
+    assert reason in ruling.reason
+    if action is Action.TRIGGERED:
+        assert ruling.params == {"HOSTNAME": "poller01", "POLLER_IMAGE": IMG, "PREPARE_HOST": "false"}
+    else:
+        assert ruling.params is None
+    assert bool(ruling.trip) == ("trip" in case)

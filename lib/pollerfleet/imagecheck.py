@@ -180,7 +180,7 @@ class ImageResource(nagiosplugin.Resource):
         self.verdict = v = self.evaluate()
         metrics = [
             nagiosplugin.Metric("freshness", v, context="freshness"),
-            nagiosplugin.Metric("behind", v.behind, "c", min=0, context="behind"),
+            nagiosplugin.Metric("behind", v.behind, min=0, context="behind"),
             nagiosplugin.Metric("lag", int(v.lag), "s", min=0, context="lag"),
         ]
         if v.age is not None:

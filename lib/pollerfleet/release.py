@@ -128,25 +128,27 @@ class ReleaseResource(nagiosplugin.Resource):
             raise nagiosplugin.CheckError(str(exc)) from None
         return [
             nagiosplugin.Metric("release", status, context="release"),
-            nagiosplugin.Metric("missing_releases", len(status.missing), "c", min=0, context="default"),
+            nagiosplugin.Metric("missing_releases", len(status.missing), min=0, context="default"),
         ]
 
 
 class ReleaseContext(nagiosplugin.Context):
-    """OK while an image exists for the newest release, or while it is younger than the thresholds."""
+    """OK while an image exists for the newest release, or while the hours it has had none are
+    within the threshold ranges (Monitoring Plugins syntax: "72" alerts above 72 h)."""
 
-    def __init__(self, warning_hours: float, critical_hours: float) -> None:
+    def __init__(self, warning: str, critical: str) -> None:
         super().__init__("release")
-        self.warning, self.critical = warning_hours, critical_hours
+        self.warning = nagiosplugin.Range(warning) if warning else None
+        self.critical = nagiosplugin.Range(critical) if critical else None
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         status: ReleaseStatus = metric.value
         hours = status.hours_without_image()
         if status.newest is None:
             return self.result_cls(nagiosplugin.Unknown, status.summary(), metric)
-        if status.missing and hours > self.critical:
+        if status.missing and self.critical is not None and not self.critical.match(hours):
             return self.result_cls(nagiosplugin.Critical, status.summary(), metric)
-        if status.missing and hours > self.warning:
+        if status.missing and self.warning is not None and not self.warning.match(hours):
             return self.result_cls(nagiosplugin.Warn, status.summary(), metric)
         suffix = f" (image build expected; {hours:.0f} h so far)" if status.missing else ""
         return self.result_cls(nagiosplugin.Ok, status.summary() + suffix, metric)

@@ -126,13 +126,20 @@ def test_release_line_and_states(repos: dict[str, str], registry: str, image_rep
     assert (r.rc, r.out) == (
         1,
         f"RELEASE WARNING - centreon-engine 19.04.10 upstream since {since}, newest image "
-        "19.04.5 | missing_releases=1c;;;0\n",
+        "19.04.5 | missing_releases=1;;;0\n",
     )
     r = run_plugin("check_engine_release", "--config", str(cfg), "-c", "24")
     assert r.rc == 2
     r = run_plugin("check_engine_release", "--config", str(cfg), "-w", "72", "-c", "96")
     assert r.rc == 0 and "(image build expected; 48 h so far)" in r.out
     # without the release line, 19.10.0 (1 day old) is the newest: 19.04 must not jump to it
+    # thresholds are Monitoring Plugins ranges of hours, as in the other plugins
+    r = run_plugin("check_engine_release", "--config", str(cfg), "-w", "~:100", "-c", "~:24")
+    assert r.rc == 2 and r.out.startswith("RELEASE CRITICAL")
+    r = run_plugin("check_engine_release", "--config", str(cfg), "-w", "1.5:", "-c", "")
+    assert r.rc == 0, r.out  # 48 h is inside 1.5:inf
+    r = run_plugin("check_engine_release", "--config", str(cfg), "-w", "zz")
+    assert r.rc == 3 and r.out.startswith("RELEASE UNKNOWN - argument -w/--warning-age: invalid range 'zz'"), r.out
     r = run_plugin("check_engine_release", "--config", str(cfg), "--release-line", "19.10", "-w", "48")
     assert r.rc == 0 and "centreon-engine 19.10.0 upstream since" in r.out and "newest image none" in r.out
 
@@ -195,7 +202,7 @@ def test_missing_image_triggers_exactly_one_build(
         r = run_plugin("check_engine_release", "--config", str(cfg))
         assert (r.rc, r.line) == (
             0,
-            "RELEASE OK - centreon-engine 19.04.10 upstream, image 19.04.10 exists | missing_releases=0c;;;0",
+            "RELEASE OK - centreon-engine 19.04.10 upstream, image 19.04.10 exists | missing_releases=0;;;0",
         )
         r = rebuild_handler(cfg, "CRITICAL", "HARD", "3")
         assert r.stdout.startswith(

@@ -4,7 +4,9 @@ other file by absolute path under the poller's configured directory (/etc/centre
 
 The objects are Nagios/Centreon Engine syntax; nagios4 (the tests' engine) verifies and runs them.
 nagios_user/nagios_group are nagios4's (Centreon Engine runs as whoever starts it): the user that
-verifies and runs the tree, root on the test machine, centreon-engine in the twin image.
+verifies and runs the tree, root on the test machine, centreon-engine in the twin image; and
+check_for_updates=0: nagios4's look-up of its vendor's server would hold its start for the DNS
+timeout on an --internal network.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ log_rotation_method=n
 use_syslog=0
 nagios_user={user}
 nagios_group={user}
+check_for_updates=0
 illegal_macro_output_chars=`~$&|'"<>
 {extra}"""
 

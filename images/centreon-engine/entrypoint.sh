@@ -28,6 +28,12 @@ mkdir -p /run/sshd
 # the host mounts may be empty or owned by someone else: the engine must own what it writes
 chown "$engine_user:" /var/lib/centreon-engine /var/log/centreon-engine
 install -d -o "$engine_user" -g "$engine_user" -m 0750 /var/lib/centreon-engine/rw
+# a command pipe left by an earlier container would make the health check pass before this
+# container's engine is up (the engine makes it again)
+pipe=${ENGINE_COMMAND_FILE:-/var/lib/centreon-engine/rw/centengine.cmd}
+if [ -p "$pipe" ]; then
+  rm -f "$pipe"
+fi
 
 relay=${RELAYHOST:-}
 if [ -n "$relay" ]; then

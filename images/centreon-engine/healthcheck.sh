@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Healthy when the engine process runs and its external command pipe exists.
+# Healthy when supervisord has kept the engine up past its start time (not an engine that crashes
+# and is restarted in a loop) and the command pipe exists. The entrypoint removes a pipe left on
+# the retention mount by an earlier container, so a present pipe is this engine's.
 set -Eeuo pipefail
 pipe=${ENGINE_COMMAND_FILE:-/var/lib/centreon-engine/rw/centengine.cmd}
-if ! pgrep -x centengine >/dev/null; then
-  echo "centengine is not running"
+state=$(supervisorctl -c /etc/supervisord.conf status centengine 2>/dev/null | awk '{print $2}') || true
+if [ "$state" != RUNNING ] || ! pgrep -x centengine >/dev/null; then
+  echo "centengine is not running (supervisord: ${state:-no answer})"
   exit 1
 fi
 if [ ! -p "$pipe" ]; then

@@ -57,6 +57,7 @@ class Poller:
             "centreon_poller_gid": os.getgid(),
             "centreon_poller_network": f"{prefix}poller-net",
             "centreon_poller_network_internal": True,
+            "centreon_poller_sshd_port": "",  # nothing listens beyond loopback
             "centreon_poller_engine_name": f"{prefix}centreon-engine",
             "centreon_poller_vmware_name": f"{prefix}centreon-vmware",
             "centreon_poller_health_retries": 15,

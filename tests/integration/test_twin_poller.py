@@ -27,7 +27,14 @@ import pytest
 from tests.centreon_tree import generate, services
 from tests.helpers import DOCKER_CLI, ROOT, Docker, wait_for
 
-pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.sshd, pytest.mark.twin, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.registry,
+    pytest.mark.ansible,
+    pytest.mark.sshd,
+    pytest.mark.twin,
+    pytest.mark.slow,
+]
 ANSIBLE = ROOT / "ansible"
 POLLER_ID = 7
 CENTRAL = "central.test"
@@ -105,10 +112,6 @@ class Fleet:
 
     def deploy(self, image: str, *hosts: str) -> subprocess.CompletedProcess[str]:
         inventory = self.tmp / "inventory.json"
-        for host in self.hostvars:
-            self.hostvars[host]["poller_image_repository"], self.hostvars[host]["poller_image_tag"] = self.images[
-                image
-            ].rsplit(":", 1)
         inventory.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": self.hostvars}}}}))
         return subprocess.run(
             [
@@ -118,6 +121,8 @@ class Fleet:
                 str(ANSIBLE / "deploy_poller.yml"),
                 "--limit",
                 ",".join(hosts),
+                "-e",
+                f"poller_image={self.images[image]}",
             ],
             capture_output=True,
             text=True,
@@ -150,6 +155,7 @@ class Fleet:
 
 
 def build(docker: Docker, tag: str, dockerfile: str) -> str:
+    """Build TAG from DOCKERFILE, push it; return TAG@DIGEST, as the role deploys an image."""
     proc = subprocess.run(
         [DOCKER_CLI, "-H", docker.host, "build", "--network", "none", "-q", "-t", tag, "-"],
         input=dockerfile,
@@ -160,15 +166,17 @@ def build(docker: Docker, tag: str, dockerfile: str) -> str:
         env={**os.environ, "DOCKER_BUILDKIT": "0"},
     )
     assert proc.returncode == 0, proc.stderr
-    return tag
+    docker("push", tag)
+    digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", tag))
+    return f"{tag}@{digests[-1].split('@')[1]}"
 
 
 @pytest.fixture(scope="module")
 def fleet(
-    docker: Docker, twin_image: str, sshd: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    docker: Docker, twin_image: str, registry: str, sshd: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     tmp = tmp_path_factory.mktemp("twin")
-    repo = f"pollerfleet-test/{docker.prefix.rstrip('-')}-twin"
+    repo = f"{registry}/{docker.prefix.rstrip('-')}/twin"
     images = {
         "v1": build(docker, f"{repo}:19.04.1", f"FROM {twin_image}\nLABEL org.opencontainers.image.version=19.04.1\n"),
         "v2": build(docker, f"{repo}:19.04.5", f"FROM {twin_image}\nLABEL org.opencontainers.image.version=19.04.5\n"),
@@ -200,9 +208,9 @@ def fleet(
             "ansible_become": False,
             "poller_central_host": CENTRAL,
             "poller_id": POLLER_ID,
+            "poller_image_repository": repo,
             "poller_central_pubkeys": [(central_key.with_suffix(".pub")).read_text().strip()],
             "centreon_poller_docker_host": docker.host,
-            "centreon_poller_image_pull": False,
             "centreon_poller_base_dir": str(f.base(host) / "srv"),
             "centreon_poller_network": docker.name(f"{host}-net"),
             "centreon_poller_network_internal": True,
@@ -341,7 +349,7 @@ def test_the_engine_state_and_host_keys_survive_a_redeploy(fleet: Fleet) -> None
 
 def test_a_broken_image_rolls_back_to_the_previous_image_and_the_state_is_kept(fleet: Fleet) -> None:
     d = fleet.docker
-    previous = d("image", "inspect", "-f", "{{.Id}}", fleet.images["v2"])
+    previous = d("image", "inspect", "-f", "{{.Id}}", fleet.images["v2"].split("@")[0])
     play = fleet.deploy("broken", "twin01")
     assert play.returncode != 0
     assert "did not become healthy" in play.stdout, play.stdout[-4000:]

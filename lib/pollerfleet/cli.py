@@ -315,16 +315,19 @@ def _rollout(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .sweep import ServiceNames, SubmitError, Sweeper, command_lines, submit
+    from .sweep import ServiceNames, SubmitError, Sweeper, command_lines, refused_hosts, submit
 
     cfg = _load(args)
     hosts = _sweep_hosts(args, cfg)
     start = time.monotonic()
     results = Sweeper(cfg, args).sweep(hosts)
     lines = command_lines(results, ServiceNames(args.container_service, args.image_service, args.vmware_service))
+    refused = refused_hosts(results)
+    for why in refused:
+        print(f"pollerfleet: inventory host {why}", file=sys.stderr)
     if not args.submit:
         print("\n".join(lines))
-        return 0
+        return 1 if refused else 0
     path = Path(args.command_file) if args.command_file else cfg.fleet.command_file
     try:
         written = submit(path, lines, allow_regular_file=args.allow_regular_file)
@@ -335,7 +338,7 @@ def _sweep(args: argparse.Namespace) -> int:
         f"sweep: {len(hosts)} hosts, {len(lines)} results ({written} bytes) submitted to {path} "
         f"in {time.monotonic() - start:.1f} s"
     )
-    return 0
+    return 1 if refused else 0
 
 
 def _sweep_options(p: argparse.ArgumentParser) -> None:
@@ -404,6 +407,16 @@ def _breaker(args: argparse.Namespace) -> int:
         print(f"pollerfleet: breaker not reset: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _service(text: str) -> str:
+    """A service description as it goes into the engine's command pipe: no ';', no control characters."""
+    from .names import command_field_problem
+
+    problem = command_field_problem(text, "service name")
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _seconds(text: str) -> float:
@@ -555,18 +568,21 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--allow-regular-file", action="store_true", help="write even if it is not a FIFO")
     sw.add_argument(
         "--container-service",
+        type=_service,
         default="Poller container",
         metavar="NAME",
         help="the Centreon service that gets the container result (default: %(default)s)",
     )
     sw.add_argument(
         "--image-service",
+        type=_service,
         default="Poller image",
         metavar="NAME",
         help="the Centreon service that gets the image result (default: %(default)s)",
     )
     sw.add_argument(
         "--vmware-service",
+        type=_service,
         default="Poller vmware",
         metavar="NAME",
         help="the Centreon service that gets the vmware result (default: %(default)s)",

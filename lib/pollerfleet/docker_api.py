@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import verbosity
+from .names import plain
 
 DEFAULT_PORT = 2376
 
@@ -351,7 +352,7 @@ class DockerClient:
         if raw:
             return data
         try:
-            return json.loads(data)
+            return _plain_json(json.loads(data))
         except ValueError:
             raise DockerError(f"malformed answer from docker at {where} to {path}: not JSON") from None
 
@@ -365,15 +366,26 @@ def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
     return ctx
 
 
+def _plain_json(doc: Any) -> Any:
+    """Every string the daemon sent (health check output, error texts, labels) without control characters."""
+    if isinstance(doc, str):
+        return plain(doc)
+    if isinstance(doc, list):
+        return [_plain_json(v) for v in doc]
+    if isinstance(doc, dict):
+        return {plain(k): _plain_json(v) for k, v in doc.items()}
+    return doc
+
+
 def _error_message(data: bytes) -> str:
     try:
         doc = json.loads(data)
         if isinstance(doc, dict) and isinstance(doc.get("message"), str):
-            return str(doc["message"]).strip().splitlines()[0][:200]
+            return plain(str(doc["message"]).strip().splitlines()[0][:200])
     except ValueError:
         pass
     text = data.decode("utf-8", "replace").strip().splitlines()
-    return text[0][:200] if text else "(empty body)"
+    return plain(text[0][:200]) if text else "(empty body)"
 
 
 def _ssl_reason(exc: BaseException) -> str:

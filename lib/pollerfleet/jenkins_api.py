@@ -18,6 +18,7 @@ import requests
 
 from . import verbosity
 from .config import ConfigError, JenkinsSettings, read_secret
+from .names import plain
 
 
 class JenkinsError(Exception):
@@ -217,4 +218,4 @@ def _int(value: Any) -> Optional[int]:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:160] if text else type(exc).__name__
+    return plain(text[0][:160]) if text else type(exc).__name__

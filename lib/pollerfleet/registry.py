@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 from . import verbosity
 from .config import ConfigError, RegistrySettings, read_secret
+from .names import plain
 from .timefmt import epoch
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -322,7 +323,7 @@ def _error_text(resp: requests.Response) -> str:
         doc = json.loads(resp.content)
         errors = doc.get("errors") if isinstance(doc, dict) else None
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("message") or errors[0].get("code") or "")[:160]
+            return plain(str(errors[0].get("message") or errors[0].get("code") or "")[:160])
     except ValueError:
         pass
     return ""

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import stat
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from .daemon import DaemonContext, DaemonResource, DaemonSummary
 from .docker_api import DockerClient, UsageError
 from .fleet import endpoint, engine_name
 from .inventory import PollerHost
+from .names import command_field_problem, plain, printable, valid_hostname
 from .vmware import VmwareContext, VmwareResource, VmwareSummary
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
@@ -93,6 +95,10 @@ class Sweeper:
 
     def host(self, h: PollerHost) -> HostResult:
         start = time.monotonic()
+        if not valid_hostname(h.name):  # it would reach the engine's command pipe: never ask, never submit
+            why = f"{printable(h.name)!r} is not a valid host name (RFC 1123): nothing is asked or submitted for it"
+            down = Outcome(3, f"DOCKER UNKNOWN - {why}")
+            return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {why}") for s in SERVICES})
         try:
             ep = endpoint(h, self.cfg, timeout=self.args.timeout)
         except UsageError as exc:
@@ -172,32 +178,71 @@ class SubmitError(Exception):
 
 
 def command_lines(results: list[HostResult], names: ServiceNames, now: Optional[int] = None) -> list[str]:
-    """PROCESS_HOST_CHECK_RESULT / PROCESS_SERVICE_CHECK_RESULT lines, one per host and service."""
+    """PROCESS_HOST_CHECK_RESULT / PROCESS_SERVICE_CHECK_RESULT lines, one per host and service.
+
+    A host whose name is not a valid host name gets no line; a service name that could forge a
+    field is a ValueError. Each line fits in one atomic pipe write (PIPE_BUF)."""
     t = int(now if now is not None else time.time())
+    for what, name in (("container", names.container), ("image", names.image), ("vmware", names.vmware)):
+        problem = command_field_problem(name, f"{what} service name")
+        if problem:
+            raise ValueError(problem)
 
     def clean(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("\n", "\\n")
+        return plain(text).replace("\\", "\\\\")
+
+    def line(head: str, output: str) -> str:
+        room = PIPE_BUF - 1 - len(head.encode())
+        out = clean(output).encode()
+        if len(out) > room:  # cut on a character boundary, and say so
+            out = out[: max(0, room - 3)].decode("utf-8", "ignore").encode() + b"..."
+        return head + out.decode()
 
     lines = []
     for r in results:
+        if not valid_hostname(r.host):
+            continue
         # host checks know UP(0) and DOWN(1): a daemon that does not answer is a host that is down
         host_code = 0 if r.daemon.code in (0, 1) else 1
-        lines.append(f"[{t}] PROCESS_HOST_CHECK_RESULT;{r.host};{host_code};{clean(r.daemon.line)}")
+        lines.append(line(f"[{t}] PROCESS_HOST_CHECK_RESULT;{r.host};{host_code};", r.daemon.line))
         for service, outcome in r.services.items():
             lines.append(
-                f"[{t}] PROCESS_SERVICE_CHECK_RESULT;{r.host};{getattr(names, service)};{outcome.code};"
-                f"{clean(outcome.line)}"
+                line(
+                    f"[{t}] PROCESS_SERVICE_CHECK_RESULT;{r.host};{getattr(names, service)};{outcome.code};",
+                    outcome.line,
+                )
             )
     return lines
 
 
-def submit(
-    path: Path, lines: list[str], allow_regular_file: bool = False, batch: int = 500, timeout: float = 10.0
-) -> int:
-    """Write LINES to the engine's command file, one write per batch of lines; return bytes written.
+def refused_hosts(results: list[HostResult]) -> list[str]:
+    """One line per host the sweep refused to ask or submit (its name could forge engine commands)."""
+    return [r.daemon.line.split(" - ", 1)[-1] for r in results if not valid_hostname(r.host)]
+
+
+PIPE_BUF = select.PIPE_BUF  # a pipe write of at most this many bytes is never interleaved with another's
+
+
+def _writes(lines: list[str]) -> Iterator[bytes]:
+    """Whole lines packed into writes of at most PIPE_BUF bytes (a longer line is cut to fit)."""
+    chunk = b""
+    for text in lines:
+        one = text.encode()[: PIPE_BUF - 1].decode("utf-8", "ignore").encode() + b"\n"
+        if len(chunk) + len(one) > PIPE_BUF:
+            yield chunk
+            chunk = b""
+        chunk += one
+    if chunk:
+        yield chunk
+
+
+def submit(path: Path, lines: list[str], allow_regular_file: bool = False, timeout: float = 10.0) -> int:
+    """Write LINES to the engine's command file; return bytes written.
 
     The file must be a FIFO (the engine's command pipe) unless ALLOW_REGULAR_FILE. It is opened
     without blocking: with no engine reading, the pipe refuses (ENXIO) instead of hanging forever.
+    Each write is whole lines and at most PIPE_BUF bytes, so the engine never reads a line of ours
+    interleaved with another writer's (a larger write to a pipe is not atomic).
     """
     try:
         st = path.stat()
@@ -214,8 +259,7 @@ def submit(
         raise SubmitError(f"cannot open {path}: {exc.strerror}") from None
     written = 0
     try:
-        for i in range(0, len(lines), batch):
-            data = ("\n".join(lines[i : i + batch]) + "\n").encode()
+        for data in _writes(lines):
             deadline = time.monotonic() + timeout
             view = memoryview(data)
             while view:
@@ -254,7 +298,7 @@ def table(results: list[HostResult], colour: bool, width: Optional[int] = None) 
 
     heads = ("DOCKER", "CONTAINER", "IMAGE", "VMWARE")
     states = [[r.daemon, r.services["container"], r.services["image"], r.services["vmware"]] for r in results]
-    host_w = max([len("HOST"), *(len(r.host) for r in results)]) + 2
+    host_w = max([len("HOST"), *(len(printable(r.host)) for r in results)]) + 2
     widths = [max([len(h), *(len(row[i].state) for row in states)]) + 2 for i, h in enumerate(heads)]
     indent = host_w + sum(widths)
     if width and width - indent < 30:  # too narrow beside the states: the detail goes under its row
@@ -269,7 +313,7 @@ def table(results: list[HostResult], colour: bool, width: Optional[int] = None) 
     for r, row in zip(results, states):
         text = detail(r)
         lines = textwrap.wrap(text, wrap_at, break_long_words=False) if wrap_at else [text]
-        head = r.host.ljust(host_w) + "".join(cell(o, w) for o, w in zip(row, widths))
+        head = printable(r.host).ljust(host_w) + "".join(cell(o, w) for o, w in zip(row, widths))
         if indent == 4:
             rows += [head.rstrip(), *(" " * indent + line for line in lines)]
             continue

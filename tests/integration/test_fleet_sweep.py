@@ -270,3 +270,79 @@ def test_table_fits_its_content_and_wraps_detail_whole_on_a_terminal(fleet: Flee
         assert len(wrapped) > 1 and same, (lines, details[long_name])  # whole, not cut
     for args, env in (((), {"NO_COLOR": "1"}), ((), {"TERM": "dumb"}), (("--no-color",), {}), (("--no-colour",), {})):
         assert "\033[3" not in terminal(*args, **env), (args, env)
+
+
+# -- no input forges an engine command -------------------------------------------------------------
+# (a "[...]" in a name is an Ansible host range: the inventory reader refuses those itself)
+FORGED = ("poller02\n1700000000 DISABLE_NOTIFICATIONS", "poller03;0;FORGED UP")
+
+
+def test_host_names_that_would_forge_engine_commands_are_refused(fleet: Fleet, tmp_path: Path) -> None:
+    fresh = fleet.hosts["poller-fresh"]
+    inv = tmp_path / "inventory.json"
+    inv.write_text(
+        json.dumps({"all": {"children": {"pollers": {"hosts": {"poller01": fresh, **{h: fresh for h in FORGED}}}}}})
+    )
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(fleet.cfg.read_text().split("[fleet]")[0] + f'[fleet]\ninventory = "{inv}"\n')
+    forged = Fleet(cfg, fleet.docker, {})
+    r = forged.pollerfleet("sweep", "-t", "2")
+    assert r.returncode == 1, r.stderr
+    assert [line.split(";")[1] for line in r.stdout.splitlines()] == ["poller01"] * 4  # nothing for the others
+    assert "DISABLE_NOTIFICATIONS" not in r.stdout and "FORGED" not in r.stdout
+    assert r.stderr.splitlines() == [
+        "pollerfleet: inventory host 'poller02?1700000000 DISABLE_NOTIFICATIONS' is not a valid host name "
+        "(RFC 1123): nothing is asked or submitted for it",
+        "pollerfleet: inventory host 'poller03;0;FORGED UP' is not a valid host name (RFC 1123): nothing is "
+        "asked or submitted for it",
+    ]
+    r = forged.pollerfleet("status", "-t", "2")
+    assert len(r.stdout.splitlines()) == 4 and "\n1700000000" not in r.stdout  # one row per host
+
+
+@pytest.mark.parametrize("name", ["Poller image;0;FORGED", "Poller image\n[1] DISABLE_NOTIFICATIONS", ""])
+def test_service_names_that_would_forge_engine_commands_are_refused(fleet: Fleet, name: str) -> None:
+    r = fleet.pollerfleet("sweep", "--host", "poller-fresh", f"--image-service={name}")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.count("\n") == 1 and "argument --image-service: the service name " in r.stderr, r.stderr
+
+
+def test_control_characters_from_a_health_check_reach_no_output(fleet: Fleet, docker: Docker, tmp_path: Path) -> None:
+    name = docker.run(
+        "sw-escapes",
+        "--health-cmd",
+        r"printf 'bad\033[2J\033]0;owned\007\r\nFORGED'; exit 1",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+    )
+    from tests.helpers import wait_for
+
+    wait_for(lambda: docker.state(name, "{{.State.Health.Status}}") == "unhealthy", 30, what="the health check to fail")
+    r = run_plugin("check_poller_container", "--docker-url", docker.host, "-n", name)
+    assert r.rc == 2 and r.err == ""
+    assert r.out.startswith(f"CONTAINER CRITICAL - {name} running but unhealthy: bad [2J ]0;owned FORGED | ")
+    assert r.out.count("\n") == 1 and not any(c in r.out for c in "\033\007\r")
+    inv = tmp_path / "inventory.json"
+    inv.write_text(
+        json.dumps(
+            {
+                "all": {
+                    "children": {
+                        "pollers": {
+                            "hosts": {
+                                "poller01": {"poller_docker_url": docker.host, "centreon_poller_engine_name": name}
+                            }
+                        }
+                    }
+                }
+            }
+        )
+    )
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(fleet.cfg.read_text().split("[fleet]")[0] + f'[fleet]\ninventory = "{inv}"\n')
+    r = Fleet(cfg, docker, {}).pollerfleet("sweep", "-t", "2")
+    assert len(r.stdout.splitlines()) == 4, r.stdout
+    assert "running but unhealthy: bad [2J ]0;owned FORGED" in r.stdout
+    assert not any(c in r.stdout for c in "\033\007\r")

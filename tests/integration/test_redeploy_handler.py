@@ -603,7 +603,7 @@ def test_jenkins_tls_is_verified_even_with_pythonhttpsverify_0(
     certs = Path(auth_registry["ca"]).parent  # a certificate for 127.0.0.1 from a CA the system does not know
     standin = JenkinsStandin(
         {"pollerfleet": TOKEN},
-        [Job(JOB, ["HOSTNAME"], duration=0.1)],
+        [Job(JOB, ["HOSTNAME", "POLLER_IMAGE", "PREPARE_HOST"], duration=0.1, defaults={"PREPARE_HOST": "true"})],
         tls=(str(certs / "server-cert.pem"), str(certs / "server-key.pem")),
     ).start()
     try:

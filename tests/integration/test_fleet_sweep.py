@@ -303,7 +303,7 @@ def test_host_names_that_would_forge_engine_commands_are_refused(fleet: Fleet, t
 @pytest.mark.parametrize("name", ["Poller image;0;FORGED", "Poller image\n[1] DISABLE_NOTIFICATIONS", ""])
 def test_service_names_that_would_forge_engine_commands_are_refused(fleet: Fleet, name: str) -> None:
     r = fleet.pollerfleet("sweep", "--host", "poller-fresh", f"--image-service={name}")
-    assert (r.returncode, r.stdout) == (2, "")
+    assert (r.returncode, r.stdout) == (3, "")  # the CLI's usage error
     assert r.stderr.count("\n") == 1 and "argument --image-service: the service name " in r.stderr, r.stderr
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jenkins
 import requests
@@ -83,13 +83,12 @@ class JenkinsClient:
         return int(self._call(f"trigger {job}", self._server.build_job, job, params))
 
     def queued(self, job: str) -> list[BuildRef]:
-        doc = self._json("queue/api/json", f"read the queue of {job}")
-        items = doc.get("items") if isinstance(doc, dict) else None
+        items = self._call(f"read the queue of {job}", self._server.get_queue_info)
         if not isinstance(items, list):
             raise JenkinsError(f"malformed answer from Jenkins at {self.url}: the queue has no items list")
         out = []
         for item in items:
-            if not isinstance(item, dict) or (item.get("task") or {}).get("name") != job:
+            if not isinstance(item, dict) or not self._is_job(item.get("task"), job):
                 continue
             out.append(
                 BuildRef(
@@ -99,8 +98,8 @@ class JenkinsClient:
         return out
 
     def builds(self, job: str, limit: int = 50) -> list[BuildRef]:
-        """The last LIMIT builds of JOB, newest first."""
-        path = f"job/{quote(job, safe='')}/api/json?tree={quote(_BUILDS_TREE % limit, safe='[],{}')}"
+        """The last LIMIT builds of JOB, newest first, with their parameters (one request)."""
+        path = f"{job_path(job)}api/json?tree={quote(_BUILDS_TREE % limit, safe='[],{}')}"
         doc = self._json(path, f"read the builds of {job}")
         builds = doc.get("builds") if isinstance(doc, dict) else None
         if not isinstance(builds, list):
@@ -124,7 +123,9 @@ class JenkinsClient:
         return self.queued(job) + [b for b in self.builds(job) if b.building]
 
     def queue_item(self, queue_id: int) -> BuildRef:
-        doc = self._json(f"queue/item/{int(queue_id)}/api/json", f"read queue item {queue_id}")
+        doc = self._call(f"read queue item {queue_id}", self._server.get_queue_item, int(queue_id))
+        if not isinstance(doc, dict):
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url} to queue item {queue_id}")
         task = (doc.get("task") or {}).get("name", "")
         executable = doc.get("executable") or {}
         number = _int(executable.get("number")) if isinstance(executable, dict) else None
@@ -135,7 +136,9 @@ class JenkinsClient:
         )
 
     def build(self, job: str, number: int) -> BuildRef:
-        doc = self._json(f"job/{quote(job, safe='')}/{int(number)}/api/json", f"read {job} #{number}")
+        doc = self._call(f"read {job} #{number}", self._server.get_build_info, job, int(number))
+        if not isinstance(doc, dict):
+            raise JenkinsError(f"malformed answer from Jenkins at {self.url} to {job} #{number}")
         return BuildRef(
             job,
             _params(doc.get("actions")),
@@ -144,6 +147,16 @@ class JenkinsClient:
             bool(doc.get("building")),
             doc.get("result"),
         )
+
+    def _is_job(self, task: Any, job: str) -> bool:
+        """Whether a queue item's task is JOB: a job in a folder (team/deploy) is named by its
+        short name in the queue, and told apart by its URL."""
+        if not isinstance(task, dict):
+            return False
+        url = str(task.get("url") or "")
+        if not url:
+            return task.get("name") == job
+        return urlsplit(url).path == urlsplit(self.url).path + job_path(job)
 
     # -- plumbing -----------------------------------------------------------------------------
     def _json(self, path: str, what: str) -> Any:
@@ -210,6 +223,11 @@ class JenkinsClient:
         if status is not None:
             return f"Jenkins at {self.url} answered HTTP {status} to {what}"
         return f"Jenkins at {self.url} failed to {what}: {_first_line(exc)}"
+
+
+def job_path(job: str) -> str:
+    """The URL path of JOB, folders included: team/deploy -> job/team/job/deploy/ (each name quoted)."""
+    return "".join(f"job/{quote(part, safe='')}/" for part in job.split("/") if part)
 
 
 def _int(value: Any) -> Optional[int]:

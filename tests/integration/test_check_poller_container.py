@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -68,11 +69,12 @@ def test_restarting_through_restart_policy_is_critical(docker: Docker) -> None:
     # Docker's back-off doubles the delay; after a few restarts the container spends most of its
     # time "restarting". Catch it in that state.
     wait_for(lambda: int(docker.state(name, "{{.RestartCount}}")) >= 4, timeout=60, what="4 restarts")
-    for _ in range(20):
+    deadline = time.monotonic() + 60  # a loaded machine may see it running a few times in a row
+    while True:
         rc, out, _ = check(docker, "-n", name)
-        if "restarting" in out:
+        if "restarting" in out or time.monotonic() > deadline:
             break
-    assert rc == 2
+    assert rc == 2, out
     assert re.fullmatch(
         rf"CONTAINER CRITICAL - {name} restarting \(last exit code 4, \d+ restarts\) \| restarts=\d+c;;;0", out
     ), out

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker, write_fleet_config
+from tests.helpers import PLUGINS, Docker, wait_for, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -618,5 +618,36 @@ def test_jenkins_tls_is_verified_even_with_pythonhttpsverify_0(
         cfg.write_text(cfg.read_text().replace("[jenkins]\n", f'[jenkins]\nca_file = "{auth_registry["ca"]}"\n'))
         r = subprocess.run([*argv, "--config", str(cfg)], capture_output=True, text=True, env=env, check=False)
         assert r.stdout.startswith("redeploy poller01: triggered"), r.stdout
+    finally:
+        standin.stop()
+
+
+def test_a_deploy_job_in_a_folder_is_deduped_and_counted(tmp_path: Path, registry: str, image_repo: str) -> None:
+    """team/deploy-centreon-poller: triggered, seen in the queue and the builds (not read as
+    team%2Fdeploy-centreon-poller), so dedupe and the budget hold for a job in a folder too."""
+    job = "team/deploy-centreon-poller"
+    other = Job("deploy-centreon-poller", ["HOSTNAME", "POLLER_IMAGE", "PREPARE_HOST"], duration=5)  # same short name
+    standin = JenkinsStandin(
+        {"pollerfleet": TOKEN}, [Job(job, ["HOSTNAME", "POLLER_IMAGE", "PREPARE_HOST"], duration=5), other]
+    ).start()
+    try:
+        cfg = write_config(tmp_path, standin.url, ["poller01", "poller02"], registry, image_repo, budget=1)
+        cfg.write_text(cfg.read_text().replace("[jenkins]\n", f'[jenkins]\ndeploy_job = "{job}"\n'))
+        argv = [sys.executable, str(PLUGINS / "handle_poller_redeploy"), "CRITICAL", "HARD", "3"]
+
+        def handler(host: str) -> str:
+            r = subprocess.run([*argv, host, "--config", str(cfg)], capture_output=True, text=True, check=False)
+            assert (r.returncode, r.stderr) == (0, "")
+            return r.stdout
+
+        assert handler("poller01").startswith(f"redeploy poller01: triggered (queue item 101): {job} with")
+        assert [p["HOSTNAME"] for p in standin.triggered(job)] == ["poller01"]
+        assert standin.triggered("deploy-centreon-poller") == []
+        wait_for(lambda: bool(standin.builds_of(job)), 10)
+        assert (
+            handler("poller01") == "redeploy poller01: skipped (build #1): a deploy for poller01 is already running\n"
+        )
+        assert "fleet budget reached: 1 deploy builds queued or running (budget 1)" in handler("poller02")
+        assert ("GET", "/job/team/job/deploy-centreon-poller/api/json") in standin.requests
     finally:
         standin.stop()

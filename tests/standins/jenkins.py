@@ -253,7 +253,12 @@ class JenkinsStandin:
             "buildable": item.build is None,
             "inQueueSince": int(item.since * 1000),
             "stuck": False,
-            "task": {"_class": "hudson.model.FreeStyleProject", "name": item.job, "url": f"{self.url}job/{item.job}/"},
+            # in the queue a job in a folder is named by its short name; its URL says which one it is
+            "task": {
+                "_class": "hudson.model.FreeStyleProject",
+                "name": item.job.rsplit("/", 1)[-1],
+                "url": f"{self.url}{_job_path(item.job)}",
+            },
             "url": f"queue/item/{item.id}/",
             "why": item.why or None,
             "cancelled": False,
@@ -262,7 +267,7 @@ class JenkinsStandin:
             doc["executable"] = {
                 "_class": "hudson.model.FreeStyleBuild",
                 "number": item.build.number,
-                "url": f"{self.url}job/{item.job}/{item.build.number}/",
+                "url": f"{self.url}{_job_path(item.job)}{item.build.number}/",
             }
         return doc
 
@@ -275,7 +280,7 @@ class JenkinsStandin:
             "timestamp": int(b.started * 1000),
             "duration": b.duration_ms,
             "queueId": b.queue_id,
-            "url": f"{self.url}job/{b.job}/{b.number}/",
+            "url": f"{self.url}{_job_path(b.job)}{b.number}/",
             "actions": [self._params_action(b.params), {"_class": "hudson.model.CauseAction"}],
         }
 
@@ -283,8 +288,9 @@ class JenkinsStandin:
         builds = sorted(self.builds_of(job.name), key=lambda b: -b.number)
         return {
             "_class": "hudson.model.FreeStyleProject",
-            "name": job.name,
-            "url": f"{self.url}job/{job.name}/",
+            "name": job.name.rsplit("/", 1)[-1],
+            "fullName": job.name,
+            "url": f"{self.url}{_job_path(job.name)}",
             "buildable": True,
             "inQueue": any(q.job == job.name and q.build is None for q in self.queue.values()),
             "nextBuildNumber": self._next_build.get(job.name, 0) + 1,
@@ -367,14 +373,15 @@ class _Handler(BaseHTTPRequestHandler):
             if len(parts) == 5 and parts[:2] == ["queue", "item"] and parts[3:] == ["api", "json"]:
                 item = s.queue.get(int(parts[2])) if parts[2].isdigit() else None
                 return self._send(200, s.queue_doc(item)) if item else self._send(404, "<html>Not Found</html>")
-            if len(parts) >= 4 and parts[0] == "job" and parts[-2:] == ["api", "json"]:
-                job = s.jobs.get(parts[1])
+            name, rest = _split_job(parts)
+            if name and rest[-2:] == ["api", "json"]:
+                job = s.jobs.get(name)
                 if job is None:
                     return self._send(404, "<html>Not Found</html>")
-                if len(parts) == 4:
+                if len(rest) == 2:
                     return self._send(200, s.job_doc(job))
-                if len(parts) == 5 and parts[2].isdigit():
-                    found = [b for b in s.builds_of(job.name) if b.number == int(parts[2])]
+                if len(rest) == 3 and rest[0].isdigit():
+                    found = [b for b in s.builds_of(job.name) if b.number == int(rest[0])]
                     return (
                         self._send(200, s.build_doc(found[0])) if found else self._send(404, "<html>Not Found</html>")
                     )
@@ -392,14 +399,15 @@ class _Handler(BaseHTTPRequestHandler):
         if s.require_crumb and self.headers.get("Jenkins-Crumb") != s.crumb:
             return self._send(403, "<html><body>No valid crumb was included in the request</body></html>")
         parts = [unquote(p) for p in url.path.strip("/").split("/") if p]
-        if len(parts) != 3 or parts[0] != "job" or parts[2] not in ("build", "buildWithParameters"):
+        name, rest = _split_job(parts)
+        if not name or len(rest) != 1 or rest[0] not in ("build", "buildWithParameters"):
             return self._send(404, "<html>Not Found</html>")
-        job = s.jobs.get(parts[1])
+        job = s.jobs.get(name)
         if job is None:
             return self._send(404, "<html>Not Found</html>")
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         query.update({k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
-        if parts[2] == "build" and job.parameters:
+        if rest[0] == "build" and job.parameters:
             return self._send(400, "<html>Nothing is submitted</html>")
         # unknown parameters are dropped and missing ones take the job's default, as Jenkins does
         params = {p: query.get(p, job.defaults.get(p, "")) for p in job.parameters}
@@ -412,6 +420,21 @@ class _Handler(BaseHTTPRequestHandler):
             item = QueueItem(s._next_queue, job.name, params, time.time())
             s.queue[item.id] = item
         self._send(201, None, {"Location": f"{s.url}queue/item/{item.id}/"})
+
+
+def _job_path(name: str) -> str:
+    """job/team/job/deploy/ for the job team/deploy (a job in a folder), job/deploy/ for deploy."""
+    return "".join(f"job/{part}/" for part in name.split("/"))
+
+
+def _split_job(parts: list[str]) -> tuple[str, list[str]]:
+    """["job", "team", "job", "deploy", "api", "json"] -> ("team/deploy", ["api", "json"])."""
+    names: list[str] = []
+    i = 0
+    while i + 1 < len(parts) and parts[i] == "job":
+        names.append(parts[i + 1])
+        i += 2
+    return "/".join(names), parts[i:]
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -651,3 +651,30 @@ def test_a_deploy_job_in_a_folder_is_deduped_and_counted(tmp_path: Path, registr
         assert ("GET", "/job/team/job/deploy-centreon-poller/api/json") in standin.requests
     finally:
         standin.stop()
+
+
+def test_operator_redeploy_to_a_chosen_release(make_fleet, docker: Docker, registry: str, image_repo: str) -> None:  # type: ignore[no-untyped-def]
+    """`pollerfleet redeploy HOST --image TAG`: the tag at the registry's current digest, checked
+    against the registry and the host's pin before anything reaches Jenkins."""
+    f = make_fleet()
+    build_and_push(docker, f"{registry}/{image_repo}:19.04.4", "19.04.4")
+    pushed = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", f"{registry}/{image_repo}:19.04.4"))
+    older = f"{registry}/{image_repo}:19.04.4@{pushed[-1].split('@')[1]}"
+    r = f.cli("redeploy", "poller01", "--image", "19.04.4", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"would-trigger: {JOB} with HOSTNAME=poller01 POLLER_IMAGE={older}" in r.stdout
+    r = f.cli("redeploy", "poller01", "--image", "19.04.4")
+    assert r.returncode == 0 and f.standin.triggered(JOB)[-1]["POLLER_IMAGE"] == older
+    assert f.audit_lines()[-1]["image"] == older
+    for image, reason in (
+        ("19.04.9", "is not in the registry"),
+        ("latest", "is not a release tag"),
+        (f"evil.example:5000/x/y:19.04.4@sha256:{'a' * 64}", "is not the repository of poller02"),
+    ):
+        r = f.cli("redeploy", "poller02", "--image", image)
+        assert r.returncode == 1 and "refused: no target image" in r.stdout and reason in r.stdout, r.stdout
+    inv = f.config.parent / "inventory.yml"
+    inv.write_text(inv.read_text().replace("poller03:\n", 'poller03:\n          poller_image_tag: "19.04.5"\n'))
+    r = f.cli("redeploy", "poller03", "--image", "19.04.4")
+    assert r.returncode == 1 and "poller03 is held at 19.04.5 by the inventory" in r.stdout, r.stdout
+    assert [p["HOSTNAME"] for p in f.standin.triggered(JOB)] == ["poller01"]

@@ -220,3 +220,31 @@ def test_plain_http_upstream_needs_allow_http(repos: dict[str, str]) -> None:
         f"RELEASE UNKNOWN - upstream repository {repos['gz']} is plain HTTP: its package list could be altered "
         "on the way; set [upstream] allow_http = true only if no https mirror exists"
     )
+
+
+def test_reconcile_retries_a_missed_rebuild(
+    repos: dict[str, str], registry: str, image_repo: str, tmp_path: Path
+) -> None:
+    """The handler's rebuild was missed (Jenkins down at the HARD state): the cron'd reconcile asks
+    for the newest upstream release without an image, under the same rules (one build per version)."""
+    standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["CENTREON_ENGINE_VERSION"], duration=30)]).start()
+    try:
+        cfg = config(tmp_path, registry, image_repo, [repos["gz"]], standin.url)
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text("all:\n  children:\n    pollers:\n      hosts: {}\n")
+        cfg.write_text(cfg.read_text().replace("[fleet]\n", f'[fleet]\ninventory = "{inventory}"\n'))
+
+        def reconcile(*args: str) -> subprocess.CompletedProcess[str]:
+            argv = [sys.executable, "-m", "pollerfleet", "--config", str(cfg), "reconcile", *args]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+        r = reconcile("--no-rebuild")
+        assert r.returncode == 0 and "rebuild" not in r.stdout and standin.triggered(JOB) == []
+        r = reconcile()  # [upstream] urls is set: the rebuild is part of the safety net by default
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert re.search(r"^rebuild 19\.04\.10: triggered \(queue item \d+\)", r.stdout, re.M), r.stdout
+        assert standin.triggered(JOB) == [{"CENTREON_ENGINE_VERSION": "19.04.10"}]
+        r = reconcile("--rebuild")
+        assert "rebuild 19.04.10: skipped" in r.stdout and len(standin.triggered(JOB)) == 1
+    finally:
+        standin.stop()

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from . import verbosity
 from .docker_api import DockerClient
 from .regcache import RegistryCache
 from .registry import ImageInfo, NotFound, RegistryClient
@@ -146,6 +147,7 @@ def registry_view(
             except (TypeError, ValueError, KeyError):
                 view = None
     changed = False
+    from_cache = view is not None
     if view is None:
         releases = policy.releases(registry().tags(repository))
         newest = registry().image(repository, releases[-1].tag) if releases else None
@@ -162,6 +164,14 @@ def registry_view(
             changed = True
     if cache is not None and changed:
         cache.store(key, view.to_json())
+    verbosity.log.info(
+        "registry: %s, repository %s: %d release tags under the policy, newest %s (%s)",
+        base,
+        repository,
+        len(view.releases),
+        view.newest.tag if view.newest else "none",
+        f"from the cache, {time.time() - view.fetched:.0f} s old" if from_cache else "asked now",
+    )
     return view
 
 

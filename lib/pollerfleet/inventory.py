@@ -47,6 +47,7 @@ SUITE_VARS = frozenset(
         "poller_docker_tls_dir",
         "poller_vmware_enabled",
         "poller_image_tag",
+        "poller_image_repository",
         "centreon_poller_engine_name",
         "centreon_poller_vmware_name",
     }

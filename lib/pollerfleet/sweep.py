@@ -312,7 +312,7 @@ def table(results: list[HostResult], colour: bool, width: Optional[int] = None) 
     rows = ["HOST".ljust(host_w) + "".join(h.ljust(w) for h, w in zip(heads, widths)) + "DETAIL"]
     for r, row in zip(results, states):
         text = detail(r)
-        lines = textwrap.wrap(text, wrap_at, break_long_words=False) if wrap_at else [text]
+        lines = textwrap.wrap(text, wrap_at, break_on_hyphens=False) if wrap_at else [text]
         head = printable(r.host).ljust(host_w) + "".join(cell(o, w) for o, w in zip(row, widths))
         if indent == 4:
             rows += [head.rstrip(), *(" " * indent + line for line in lines)]

@@ -334,6 +334,7 @@ def test_verbosity_levels_show_requests_never_credentials(
     assert quiet.rc == 1 and len(quiet.out.splitlines()) == 1 and quiet.err == "", quiet.out
     one = run_plugin("check_poller_image", *base, "-v")
     assert one.rc == 1 and f"configuration: {cfg}" in one.out and f"docker: {repo.docker.host} (no TLS)" in one.out
+    assert f"repository {repo.name}: 2 release tags under the policy, newest 19.04.5 (asked now)" in one.out, one.out
     assert " -> " not in one.out  # requests only from -vv on
     two = run_plugin("check_poller_image", *base, "-vv")
     assert two.rc == 1 and two.err == "", two.err

@@ -5,9 +5,11 @@
 #
 #   build.sh --registry registry.example.com:5000 [--repository centreon/centreon-engine]
 #            [--version 19.04.5] [--build N] [--latest] [--context DIR] [--versions FILE]
-#            [--no-push] [--dry-run]
+#            [--no-push] [--dry-run] [--version-arg NAME]
 #
 # --versions picks another versions file (e.g. versions.almalinux9 for a modern base).
+# --version-arg names the versions key that --version sets and the tags carry (default
+# CENTREON_ENGINE_VERSION; the vmware connector image uses VMWARE_IMAGE_VERSION).
 # --build defaults to $BUILD_NUMBER (Jenkins), else 1. An existing VERSION-BUILD tag is never
 # overwritten. DOCKER_HOST selects the daemon; DOCKER_BUILD_ARGS adds options to `docker build`
 # (e.g. "--network none"); REGISTRY_URL is the registry API base (default https://REGISTRY).
@@ -27,6 +29,7 @@ latest=false
 push=true
 dry_run=false
 versions_file=versions
+version_key=CENTREON_ENGINE_VERSION
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --build) build=${2:?--build needs a value}; shift 2 ;;
     --context) context=${2:?--context needs a value}; shift 2 ;;
     --versions) versions_file=${2:?--versions needs a value}; shift 2 ;;
+    --version-arg) version_key=${2:?--version-arg needs a value}; shift 2 ;;
     --latest) latest=true; shift ;;
     --no-push) push=false; shift ;;
     --dry-run) dry_run=true; shift ;;
@@ -51,10 +55,11 @@ while IFS='=' read -r key value; do
   [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] || die "versions: bad key '$key'"
   v[$key]=${!key:-$value}
 done <"$versions_file"
-[ -n "$version_arg" ] && v[CENTREON_ENGINE_VERSION]=$version_arg
-version=${v[CENTREON_ENGINE_VERSION]:-}
+[[ "$version_key" =~ ^[A-Z][A-Z0-9_]*_VERSION$ ]] || die "--version-arg '$version_key' is not a NAME_VERSION key" 64
+[ -n "$version_arg" ] && v[$version_key]=$version_arg
+version=${v[$version_key]:-}
 
-[[ "$version" =~ ^[0-9]+(\.[0-9]+){1,3}$ ]] || die "CENTREON_ENGINE_VERSION '$version' is not a version like 19.04.5" 64
+[[ "$version" =~ ^[0-9]+(\.[0-9]+){1,3}$ ]] || die "$version_key '$version' is not a version like 19.04.5" 64
 [[ "$build" =~ ^[0-9]+$ ]] || die "build number '$build' is not a number" 64
 [ -n "$registry" ] || die "no registry: give --registry HOST[:PORT] or set REGISTRY" 64
 [[ "$registry" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]] || die "registry '$registry' is not HOST[:PORT]" 64

@@ -7,6 +7,8 @@
 #   POLLER_IMAGE        REPOSITORY:TAG@sha256:DIGEST to deploy; empty = each host's desired image
 #                       (`pollerfleet desired`: the newest release, or the host's pin)
 #   PREPARE_HOST        true (default): run prepare_host.yml first; false: the poller playbook only
+#   REFRESH_VMWARE      true: recreate the vmware connector even though neither its image nor its
+#                       configuration repository changed (default false)
 #   INVENTORY           the Ansible inventory (default: ansible/inventory/production.yml)
 #   ANSIBLE_EXTRA_ARGS  more ansible-playbook options, split on spaces (e.g. "-v --diff")
 #   POLLERFLEET         the pollerfleet command (default: pollerfleet on PATH); its configuration
@@ -25,6 +27,7 @@ say() { printf 'deploy-poller.sh: %s\n' "$*" >&2; }
 hosts_text=${HOSTNAME:-}
 image=${POLLER_IMAGE:-}
 prepare=${PREPARE_HOST:-true}
+refresh=${REFRESH_VMWARE:-false}
 inventory=${INVENTORY:-ansible/inventory/production.yml}
 read -r -a pollerfleet <<<"${POLLERFLEET:-pollerfleet}"
 extra=()
@@ -44,6 +47,10 @@ done
 case "$prepare" in
   true|false) ;;
   *) die "PREPARE_HOST must be true or false, not '$(printf '%q' "$prepare")'" 64 ;;
+esac
+case "$refresh" in
+  true|false) ;;
+  *) die "REFRESH_VMWARE must be true or false, not '$(printf '%q' "$refresh")'" 64 ;;
 esac
 if [ -n "$image" ]; then
   [[ "$image" =~ ^[A-Za-z0-9.:/_-]+:v?[0-9]+(\.[0-9]+){1,3}(-[0-9]+)?@sha256:[0-9a-f]{64}$ ]] ||
@@ -86,7 +93,7 @@ failed=()
 for h in "${hosts[@]}"; do
   say "deploying ${target[$h]} on $h (deploy_poller.yml)"
   if ! ansible-playbook -i "$inventory" ansible/deploy_poller.yml --limit "$h" \
-      -e "poller_image=${target[$h]}" "${extra[@]}"; then
+      -e "poller_image=${target[$h]}" -e "poller_vmware_refresh=$refresh" "${extra[@]}"; then
     failed+=("$h")
     continue
   fi

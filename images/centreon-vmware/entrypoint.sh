@@ -4,6 +4,8 @@
 #
 #   VMWARE_CONFIG_REPO    git URL (required)
 #   VMWARE_CONFIG_REF     branch or tag (default main)
+#   VMWARE_CONFIG_COMMIT  the exact commit of REF to deploy (the role reads the repository's head at
+#                         deploy time and recreates the connector when it moved on); empty = REF's head
 #   VMWARE_CONFIG_DIR     checkout (default /var/lib/centreon-vmware/config)
 #   VMWARE_CONFIG_TARGET  where the daemon reads its file (default /etc/centreon/centreon_vmware.pm)
 #   POLLER_NAME           the host whose file is deployed (default: the host name); the repository
@@ -22,13 +24,26 @@ name=${POLLER_NAME:-$(hostname)}
 [ -n "$repo" ] || die "VMWARE_CONFIG_REPO is not set"
 [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "POLLER_NAME '$name' is not a host name"
 [[ "$ref" =~ ^[A-Za-z0-9][A-Za-z0-9._/-]*$ ]] || die "VMWARE_CONFIG_REF '$ref' is not a branch or tag name"
+commit=${VMWARE_CONFIG_COMMIT:-}
+[ -z "$commit" ] || [[ "$commit" =~ ^[0-9a-f]{40}$ ]] || die "VMWARE_CONFIG_COMMIT '$commit' is not a commit id"
 
+# the head of REF only, unless an exact commit is asked for (it may be behind the head by now)
+depth=(--depth 1)
+[ -n "$commit" ] && depth=()
 if [ -d "$checkout/.git" ]; then
-  git -C "$checkout" fetch --quiet --depth 1 origin "$ref" || die "cannot fetch $ref from $repo"
+  if [ -n "$commit" ] && [ -f "$checkout/.git/shallow" ]; then
+    depth=(--unshallow)
+  fi
+  git -C "$checkout" fetch --quiet "${depth[@]}" origin "$ref" || die "cannot fetch $ref from $repo"
   git -C "$checkout" checkout --quiet --force FETCH_HEAD || die "cannot check out $ref"
 else
   mkdir -p "$(dirname "$checkout")"
-  git clone --quiet --depth 1 --branch "$ref" -- "$repo" "$checkout" || die "cannot clone $repo at $ref"
+  git clone --quiet "${depth[@]}" --branch "$ref" -- "$repo" "$checkout" || die "cannot clone $repo at $ref"
+fi
+if [ -n "$commit" ]; then
+  git -C "$checkout" merge-base --is-ancestor "$commit" HEAD 2>/dev/null ||
+    die "commit $commit is not on $ref of $repo"
+  git -C "$checkout" checkout --quiet --force "$commit" || die "cannot check out $commit"
 fi
 
 source_file=""

@@ -116,3 +116,39 @@ def test_another_versions_file_for_a_modern_base(docker: Docker, registry: str, 
     assert r.returncode == 0, r.stderr
     assert "--build-arg BASE_IMAGE=pollerfleet-test/busybox:1" in r.stderr  # the environment still wins
     assert "--build-arg CENTREON_RELEASE=24.04" in r.stderr and f"{repo}:24.04.0-1" in r.stderr
+
+
+def test_the_vmware_connector_image_builds_with_its_own_version(docker: Docker, registry: str, repo: str) -> None:
+    """jenkins/build-vmware.sh, as the build-centreon-vmware job runs it (on the busybox image: the
+    connector's base image cannot be pulled here)."""
+    env = {
+        **os.environ,
+        "DOCKER_HOST": docker.host,
+        "DOCKER": "/usr/bin/docker",
+        "DOCKER_BUILDKIT": "0",
+        "DOCKER_BUILD_ARGS": "--network none",
+        "VMWARE_BASE_IMAGE": "pollerfleet-test/busybox:1",
+        "REGISTRY_URL": f"http://{registry}",
+        "REGISTRY": registry,
+        "REPOSITORY": repo,
+        "BUILD_NUMBER": "4",
+        "VMWARE_IMAGE_VERSION": "3.2.2",
+    }
+    env.pop("CENTREON_ENGINE_VERSION", None)
+    script = ["jenkins/build-vmware.sh"]
+    r = subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert re.fullmatch(rf"pushed {re.escape(registry)}/{re.escape(repo)}:3\.2\.2-4@sha256:[0-9a-f]{{64}}\n", r.stdout)
+    image = f"{registry}/{repo}:3.2.2"
+    labels = json.loads(docker("image", "inspect", "-f", "{{json .Config.Labels}}", image))
+    assert labels["org.opencontainers.image.version"] == "3.2.2"
+    assert (
+        docker("image", "inspect", "-f", "{{json .Config.Entrypoint}}", image) == '["/usr/local/bin/vmware-entrypoint"]'
+    )
+    bad = subprocess.run(
+        script, cwd=ROOT, env={**env, "VMWARE_IMAGE_VERSION": "3.2;x"}, capture_output=True, text=True, check=False
+    )
+    assert (bad.returncode, bad.stderr) == (
+        64,
+        "build-vmware.sh: VMWARE_IMAGE_VERSION '3.2\\;x' is not a version like 3.2.1\n",
+    )

@@ -71,6 +71,7 @@ def deploy(
         ({"HOSTNAME": ""}, "HOSTNAME is empty"),
         ({"HOSTNAME": "poller01;reboot"}, "is not a valid host name (RFC 1123)"),
         ({"HOSTNAME": "poller01", "PREPARE_HOST": "yes"}, "PREPARE_HOST must be true or false"),
+        ({"HOSTNAME": "poller01", "REFRESH_VMWARE": "1"}, "REFRESH_VMWARE must be true or false"),
         ({"HOSTNAME": "poller01", "POLLER_IMAGE": "{repo}:latest@" + GOOD_DIGEST}, "is not REPOSITORY:RELEASE-TAG@"),
         ({"HOSTNAME": "poller01", "POLLER_IMAGE": "{repo}:19.04.5@sha256:abc"}, "is not REPOSITORY:RELEASE-TAG@"),
         ({"HOSTNAME": "poller01", "POLLER_IMAGE": "{repo}:19.04.5"}, "is not REPOSITORY:RELEASE-TAG@"),

@@ -37,8 +37,9 @@ def repo(tmp_path: Path) -> Path:
     return bare
 
 
-def start(tmp_path: Path, repo: Path, name: str, *cmd: str) -> subprocess.CompletedProcess[str]:
+def start(tmp_path: Path, repo: Path, name: str, *cmd: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {
+        **extra,
         "PATH": os.environ["PATH"],
         "VMWARE_CONFIG_REPO": f"file://{repo}",
         "POLLER_NAME": name,
@@ -82,3 +83,40 @@ def test_no_repository_configured(tmp_path: Path) -> None:
         ["bash", str(ENTRYPOINT)], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, check=False
     )
     assert (r.returncode, r.stderr) == (1, "vmware-entrypoint: VMWARE_CONFIG_REPO is not set\n")
+
+
+def head(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "main"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_the_commit_the_deploy_named_is_deployed_although_the_branch_moved_on(tmp_path: Path, repo: Path) -> None:
+    first = head(repo)
+    work = tmp_path / "work"
+    (work / "poller01.pm").write_text("%Centreon_Vmware_Config = (generation => 2);\n")
+    git("commit", "-q", "-am", "generation 2", cwd=work)
+    git("push", "-q", str(repo), "main", cwd=work)
+    target = tmp_path / "etc" / "vm.pm"
+    r = start(tmp_path, repo, "poller01", "true", VMWARE_CONFIG_COMMIT=first)
+    assert r.returncode == 0, r.stderr
+    assert f"({first[:7]})" in r.stdout and "generation" not in target.read_text()
+    # a later start with the new head, in the same checkout
+    r = start(tmp_path, repo, "poller01", "true", VMWARE_CONFIG_COMMIT=head(repo))
+    assert r.returncode == 0, r.stderr
+    assert target.read_text() == "%Centreon_Vmware_Config = (generation => 2);\n"
+
+
+@pytest.mark.parametrize(
+    ("commit", "message"),
+    [
+        ("HEAD~1", "VMWARE_CONFIG_COMMIT 'HEAD~1' is not a commit id"),
+        ("0" * 40, f"commit {'0' * 40} is not on main of file://"),
+    ],
+)
+def test_a_commit_that_is_not_one_of_the_branch_is_refused(
+    tmp_path: Path, repo: Path, commit: str, message: str
+) -> None:
+    r = start(tmp_path, repo, "poller01", "true", VMWARE_CONFIG_COMMIT=commit)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "etc" / "vm.pm").exists()

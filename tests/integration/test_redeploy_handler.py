@@ -147,6 +147,19 @@ def test_soft_from_configured_attempt_triggers(make_fleet) -> None:  # type: ign
     assert f.triggered() == ["poller01"]
 
 
+def test_vv_shows_every_jenkins_request_on_stderr_never_the_token(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet()
+    r = f.handler("CRITICAL", "HARD", "3", "poller01", "-vv")
+    assert r.returncode == 0 and r.stdout.startswith("redeploy poller01: triggered (queue item "), r.stdout
+    url = re.escape(f.standin.url)
+    requests = r.stderr.splitlines()
+    assert any(re.fullmatch(rf"GET {url}crumbIssuer/api/json -> 200 in [\d.]+ ms", x) for x in requests), requests
+    trigger = rf"POST {url}job/{JOB}/buildWithParameters\?HOSTNAME=poller01&.* -> 201 in [\d.]+ ms"
+    assert any(re.fullmatch(trigger, x) for x in requests), requests
+    assert TOKEN not in r.stdout + r.stderr and "Authorization" not in r.stderr and "Jenkins-Crumb" not in r.stderr
+    assert f.handler("CRITICAL", "HARD", "3", "poller01").stderr == ""  # quiet without -v
+
+
 @pytest.mark.parametrize("state", ["WARNING", "UNKNOWN"])
 def test_warning_and_unknown_do_not_trigger(make_fleet, state: str) -> None:  # type: ignore[no-untyped-def]
     f = make_fleet()

@@ -144,3 +144,15 @@ def test_start_up_imports_only_what_the_check_uses(plugin: str, tmp_path) -> Non
     forbidden = {"jenkins", "docker", "requests", "urllib3", "paramiko"} - ALLOWED.get(plugin, set())
 
     assert not imported & forbidden
+
+
+@pytest.mark.parametrize("plugin", DOCKER_PLUGINS)
+def test_hostname_is_host_as_monitoring_plugins_users_type_it(plugin: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text("")
+    said = {
+        flag: run_plugin(plugin, flag, "poller01.invalid", "--config", str(cfg), "-t", "2")
+        for flag in ("-H", "--host", "--hostname")
+    }
+    assert said["-H"].rc == 3 and "tcp://poller01.invalid:2376" in said["-H"].line, said["-H"].out
+    assert said["--hostname"].line == said["--host"].line == said["-H"].line

@@ -94,7 +94,7 @@ def load(path: Path, group: str = "pollers") -> dict[str, PollerHost]:
 @dataclass
 class _Group:
     name: str
-    hosts: list[str] = field(default_factory=list)
+    hosts: dict[str, None] = field(default_factory=dict)  # ordered, O(1) membership
     children: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     vars: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +109,10 @@ class _Inventory:
         self.groups: dict[str, _Group] = {"all": _Group("all"), "ungrouped": _Group("ungrouped")}
         self.hosts: dict[str, dict[str, Any]] = {}
         self.where = ""
+        self._files: dict[tuple[Path, str], dict[str, Any]] = {}  # group_vars/host_vars, read once per load
+        self._memberships: Optional[dict[str, list[str]]] = None
+        self._depth: dict[str, int] = {}
+        self._listings: dict[Path, set[str]] = {}
 
     def fail(self, message: str) -> InventoryError:
         return InventoryError(f"inventory {self.path}{self.where}: {message}")
@@ -129,8 +133,7 @@ class _Inventory:
     def add_host(self, host: str, group: str, port: Optional[int]) -> None:
         if host not in self.hosts:
             self.hosts[host] = {"ansible_port": port} if port else {}
-        if host not in self.groups[group].hosts:
-            self.groups[group].hosts.append(host)
+        self.groups[group].hosts.setdefault(host, None)
 
     def set_group_var(self, group: str, key: Any, value: Any) -> None:
         if key == "ansible_group_priority":
@@ -204,26 +207,31 @@ class _Inventory:
         for name, g in self.groups.items():
             if name != "all" and not g.parents:
                 self.add_child("all", name)
+        grouped = {h for n, g in self.groups.items() if n not in ("all", "ungrouped") for h in g.hosts}
         for host in self.hosts:
-            if any(host in g.hosts for n, g in self.groups.items() if n not in ("all", "ungrouped")):
-                if host in self.groups["ungrouped"].hosts:
-                    self.groups["ungrouped"].hosts.remove(host)
+            if host in grouped:
+                self.groups["ungrouped"].hosts.pop(host, None)
             else:
                 self.add_host(host, "ungrouped", None)
 
     def members(self, group: str) -> list[str]:
-        out: list[str] = []
+        out: dict[str, None] = {}
         for g in [group, *sorted(self.descendants(group))]:
-            out += [h for h in self.groups[g].hosts if h not in out]
-        return out
+            out.update(dict.fromkeys(self.groups[g].hosts))
+        return list(out)
 
     def host_vars(self, host: str) -> dict[str, Any]:
-        direct = [name for name, g in self.groups.items() if host in g.hosts]
+        if self._memberships is None:
+            self._memberships = {}
+            for name, group in self.groups.items():
+                for h in group.hosts:
+                    self._memberships.setdefault(h, []).append(name)
+        direct = self._memberships.get(host, [])
         groups = set(direct)
         for g in direct:
             groups |= self.ancestors(g)
         groups.discard("all")
-        depth: dict[str, int] = {}
+        depth = self._depth
 
         def depth_of(name: str) -> int:
             if name not in depth:
@@ -251,14 +259,28 @@ class _Inventory:
 
     def _vars_files(self, directory: Path, name: str) -> dict[str, Any]:
         """What Ansible's host_group_vars plugin reads for NAME in DIRECTORY (group_vars or host_vars)."""
-        if name.startswith(os.sep) or not directory.exists():
+        key = (directory, name)
+        if key not in self._files:
+            self._files[key] = self._read_vars_files(directory, name)
+        return self._files[key]
+
+    def _read_vars_files(self, directory: Path, name: str) -> dict[str, Any]:
+        if directory not in self._listings:  # one listing per directory, not four stats per host
+            try:
+                self._listings[directory] = set(os.listdir(directory))
+            except FileNotFoundError:
+                self._listings[directory] = set()
+            except NotADirectoryError:
+                raise InventoryError(f"inventory {self.path}: {directory} is not a directory") from None
+            except OSError as exc:
+                raise InventoryError(f"inventory {self.path}: {directory} cannot be read: {exc.strerror}") from None
+        listing = self._listings[directory]
+        if name.startswith(os.sep) or not listing:
             return {}
-        if not directory.is_dir():
-            raise InventoryError(f"inventory {self.path}: {directory} is not a directory")
         found: list[Path] = []
         for ext in ("", *_YAML_EXTENSIONS):
             candidate = directory / (name + ext)
-            if candidate.exists():
+            if name + ext in listing and candidate.exists():
                 found = _dir_vars_files(candidate) if candidate.is_dir() else [candidate]
                 break
         merged: dict[str, Any] = {}

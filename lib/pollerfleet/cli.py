@@ -356,6 +356,13 @@ def _sweep_options(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="per Docker call of a host (default: %(default)s)",
     )
+    p.add_argument(
+        "--host-timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="all of one host (every call, the registry too); a later host is UNKNOWN (default: 3 x -t)",
+    )
     p.add_argument("--workers", type=int, default=50, help="hosts asked at once (default: %(default)s)")
     p.add_argument(
         "--warning-latency",

@@ -15,14 +15,19 @@ the operator.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import http.client
+import io
 import json
 import os
+import select
 import socket
 import ssl
 import subprocess
 import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -160,15 +165,54 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+_SSH_CHILDREN: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_ssh_children() -> None:
+    """A plugin that ends on its -t (or any other way) leaves no ssh child behind."""
+    for proc in list(_SSH_CHILDREN):
+        if proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1)
+
+
+class _PipeReader(io.RawIOBase):
+    """ssh's stdout as http.client reads a socket: every read bounded by the timeout."""
+
+    def __init__(self, fd: int, timeout: float) -> None:
+        super().__init__()
+        self._fd = os.dup(fd)
+        self._timeout = timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        ready, _, _ = select.select([self._fd], [], [], self._timeout)
+        if not ready:
+            raise socket.timeout("timed out")
+        data = os.read(self._fd, len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
 class _PipeSocket:
     """The socket face http.client needs, over ``ssh HOST docker system dial-stdio``."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         if proc.stdin is None or proc.stdout is None:
             raise DockerError("ssh was started without pipes")
         self._proc = proc
         self._stdin = proc.stdin
         self._stdout = proc.stdout
+        self._timeout = timeout
 
     def sendall(self, data: bytes) -> None:
         self._stdin.write(data)
@@ -177,12 +221,20 @@ class _PipeSocket:
     def makefile(self, mode: str, *args: Any, **kwargs: Any) -> Any:
         # http.client closes the file of each response: hand it its own descriptor on the pipe
         # (the daemon writes only in answer to a request, so nothing is read ahead and lost)
-        return os.fdopen(os.dup(self._stdout.fileno()), "rb")
+        return io.BufferedReader(_PipeReader(self._stdout.fileno(), self._timeout))
+
+    def shutdown(self, how: int) -> None:
+        """From another thread (the sweep's per-host deadline): end the ssh child, so reads end."""
+        if self._proc.poll() is None:
+            self._proc.kill()
 
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        for pipe in (self._stdin, self._stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class _SSHConnection(http.client.HTTPConnection):
@@ -207,7 +259,8 @@ class _SSHConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.sock = _PipeSocket(proc)
+        _SSH_CHILDREN.add(proc)
+        self.sock = _PipeSocket(proc, float(self.timeout or 10.0))
 
 
 class DockerClient:
@@ -228,6 +281,15 @@ class DockerClient:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def abort(self) -> None:
+        """From another thread: end the request this client is waiting on (its reads fail at once)."""
+        sock = getattr(self._conn, "sock", None)
+        if isinstance(sock, _PipeSocket):
+            sock.shutdown(socket.SHUT_RDWR)
+        elif isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):  # the plain socket's shutdown: an SSLSocket's would drop its state
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     # -- the calls the checks use -------------------------------------------------------------
     def ping(self) -> float:

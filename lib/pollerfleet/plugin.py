@@ -10,7 +10,9 @@ import argparse
 import functools
 import math
 import re
+import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -39,7 +41,25 @@ class PluginParser(argparse.ArgumentParser):
         ns = super().parse_args(*args, **kwargs)
         # -v/-vv/-vvv: the suite's log goes where nagiosplugin puts its own, after the status line
         verbosity.setup(getattr(ns, "verbose", 0), _log_stream())
+        if isinstance(getattr(ns, "timeout", None), float):
+            _start_deadline(ns)
         return ns
+
+
+def _start_deadline(ns: argparse.Namespace) -> None:
+    """-t bounds the whole run from here on (reading the config too), not only the check itself."""
+    ns.deadline = time.monotonic() + ns.timeout
+
+    def expired(signum: int, frame: Any) -> None:
+        raise nagiosplugin.Timeout(f"{ns.timeout:g} s")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, ns.timeout)
+
+
+def _remaining(args: argparse.Namespace) -> float:
+    deadline = getattr(args, "deadline", None)
+    return float(args.timeout) if deadline is None else float(deadline - time.monotonic())
 
 
 def _log_stream() -> Any:
@@ -131,6 +151,9 @@ def load_config(label: str, args: argparse.Namespace) -> config.Config:
         cfg = config.load(args.config)
     except config.ConfigError as exc:
         unknown(label, str(exc))
+    except nagiosplugin.Timeout:  # a FIFO nobody writes, a hung network mount
+        path, _ = config.resolve_path(args.config)
+        unknown(label, f"config file {path} could not be read within {args.timeout:g} s (-t)")
     verbosity.log.info("configuration: %s", cfg.path or "built-in defaults (no config file)")
     return cfg
 
@@ -163,8 +186,11 @@ def docker_client(label: str, args: argparse.Namespace, cfg: config.Config) -> D
 def run_check(check: nagiosplugin.Check, label: str, args: argparse.Namespace) -> NoReturn:
     """Run the check under nagiosplugin's runtime with -t as its time bound."""
     check.name = label
-    try:
-        check.main(verbose=args.verbose, timeout=math.ceil(args.timeout))
+    left = _remaining(args)
+    if left <= 0:
+        unknown(label, f"no answer within {args.timeout:g} s (-t)")
+    try:  # nagiosplugin's own alarm (whole seconds) takes over from ours for what is left of -t
+        check.main(verbose=args.verbose, timeout=max(1, math.ceil(left)))
     except nagiosplugin.Timeout:
         unknown(label, f"no answer within {args.timeout:g} s (-t)")
     raise SystemExit(UNKNOWN)  # check.main() always exits; this only satisfies the type

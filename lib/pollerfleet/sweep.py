@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import select
 import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -87,6 +87,7 @@ class Sweeper:
         self.cfg = cfg
         self.args = args
         self._locks: dict[str, threading.Lock] = {}
+        self._clients: dict[str, DockerClient] = {}  # the host's client while it is being asked
         self._guard = threading.Lock()
 
     def registry_lock(self, key: str) -> threading.Lock:
@@ -105,24 +106,34 @@ class Sweeper:
             down = Outcome(3, f"DOCKER UNKNOWN - {exc}")
             return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {exc}") for s in SERVICES})
         with DockerClient(ep) as client:
-            daemon = _run(
-                nagiosplugin.Check(
-                    DaemonResource(client),
-                    DaemonContext(),
-                    nagiosplugin.ScalarContext(
-                        "latency", self.args.warning_latency or None, self.args.critical_latency or None
-                    ),
-                    DaemonSummary(),
-                ),
-                "DOCKER",
-            )
-            result = HostResult(h.name, daemon)
-            if daemon.code == 3:  # the daemon does not answer: its services are not asked again
-                reason = daemon.line.split(" - ", 1)[-1]
-                result.services = {s: Outcome(3, f"{s.upper()} UNKNOWN - {reason}") for s in SERVICES}
-            else:
-                result.services = self._services(client, h)
+            with self._guard:
+                self._clients[h.name] = client
+            try:
+                result = self._ask(client, h)
+            finally:
+                with self._guard:
+                    self._clients.pop(h.name, None)
         result.seconds = time.monotonic() - start
+        return result
+
+    def _ask(self, client: DockerClient, h: PollerHost) -> HostResult:
+        daemon = _run(
+            nagiosplugin.Check(
+                DaemonResource(client),
+                DaemonContext(),
+                nagiosplugin.ScalarContext(
+                    "latency", self.args.warning_latency or None, self.args.critical_latency or None
+                ),
+                DaemonSummary(),
+            ),
+            "DOCKER",
+        )
+        result = HostResult(h.name, daemon)
+        if daemon.code == 3:  # the daemon does not answer: its services are not asked again
+            reason = daemon.line.split(" - ", 1)[-1]
+            result.services = {s: Outcome(3, f"{s.upper()} UNKNOWN - {reason}") for s in SERVICES}
+        else:
+            result.services = self._services(client, h)
         return result
 
     def _services(self, client: DockerClient, h: PollerHost) -> dict[str, Outcome]:
@@ -156,20 +167,78 @@ class Sweeper:
             "vmware": _run(vmware, "VMWARE"),
         }
 
+    @property
+    def host_deadline(self) -> float:
+        """How long one host may take in all (every call, the registry too): --host-timeout, else 3 x -t."""
+        return float(getattr(self.args, "host_timeout", None) or 3 * self.args.timeout)
+
     def sweep(self, hosts: list[PollerHost], progress: Optional[Callable[[int, int], None]] = None) -> list[HostResult]:
-        results: list[HostResult] = []
-        with ThreadPoolExecutor(max_workers=max(1, min(self.args.workers, len(hosts) or 1))) as pool:
-            futures = {pool.submit(self.host, h): h for h in hosts}
-            for n, fut in enumerate(as_completed(futures), 1):
-                h = futures[fut]
+        """Every host on daemon threads; a host past its deadline is UNKNOWN at once and its
+        connection cut, so a daemon that trickles bytes delays nothing but itself."""
+        todo: queue.Queue[tuple[int, PollerHost]] = queue.Queue()
+        for item in enumerate(hosts):
+            todo.put(item)
+        done: queue.Queue[tuple[int, HostResult]] = queue.Queue()
+        started: dict[int, float] = {}
+        guard = threading.Lock()
+
+        def work() -> None:
+            while True:
                 try:
-                    results.append(fut.result())
+                    i, h = todo.get_nowait()
+                except queue.Empty:
+                    return
+                with guard:
+                    started[i] = time.monotonic()
+                try:
+                    r = self.host(h)
                 except Exception as exc:  # noqa: BLE001 - one host's surprise must not end the sweep
                     bad = Outcome(3, f"DOCKER UNKNOWN - internal error: {type(exc).__name__}: {exc}")
-                    results.append(HostResult(h.name, bad, {s: bad for s in SERVICES}))
-                if progress:
-                    progress(n, len(hosts))
-        return sorted(results, key=lambda r: r.host)
+                    r = HostResult(h.name, bad, {s: bad for s in SERVICES})
+                done.put((i, r))
+
+        def worker() -> None:
+            threading.Thread(target=work, daemon=True).start()  # daemon: a stuck host never holds the exit
+
+        for _ in range(max(1, min(self.args.workers, len(hosts) or 1))):
+            worker()
+        limit = self.host_deadline
+        results: dict[int, HostResult] = {}
+
+        def finished(i: int, r: HostResult) -> None:
+            results[i] = r
+            if progress:
+                progress(len(results), len(hosts))
+
+        while len(results) < len(hosts):
+            with guard:
+                running = {i: t for i, t in started.items() if i not in results}
+            wait = min((t + limit for t in running.values()), default=time.monotonic() + limit) - time.monotonic()
+            try:
+                i, r = done.get(timeout=max(0.01, wait))
+                if i not in results:  # a late host's own answer, after it was given up, is dropped
+                    finished(i, r)
+                continue
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            for i, t in running.items():
+                if i in results or now < t + limit:
+                    continue
+                h = hosts[i]
+                why = f"no complete answer within {limit:g} s (--host-timeout); not asked further"
+                late = HostResult(h.name, Outcome(3, f"DOCKER UNKNOWN - {why}"), {}, now - t)
+                late.services = {s: Outcome(3, f"{s.upper()} UNKNOWN - {why}") for s in SERVICES}
+                finished(i, late)
+                self.abort(h.name)
+                worker()  # the late host may hold its thread a while longer: the others need one
+        return sorted(results.values(), key=lambda r: r.host)
+
+    def abort(self, host: str) -> None:
+        with self._guard:
+            client = self._clients.pop(host, None)
+        if client is not None:
+            client.abort()
 
 
 # -- the engine's external command file -------------------------------------------------------------

@@ -5,7 +5,8 @@
 #   sshd.sh start   start it (or reuse it); keys and known_hosts under $PFT_STATE/sshd
 #   sshd.sh stop    stop what this script started (by recorded PID only)
 #   sshd.sh env     PFT_SSHD_PORT, PFT_SSHD_DIR (client key: id_ed25519; one whose transfers the
-#                   server cuts after 2 s: cut_ed25519; known_hosts)
+#                   server cuts after 2 s: cut_ed25519; docker_ed25519 reaches the test daemon's
+#                   dial-stdio, hang_ed25519 a dial-stdio that never answers; known_hosts)
 set -Eeuo pipefail
 
 PFT_STATE=${PFT_STATE:-/tmp/pft}
@@ -24,6 +25,7 @@ setup() {
   [ -s "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/id_ed25519"
   [ -s "$dir/cut_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/cut_ed25519"
   [ -s "$dir/docker_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/docker_ed25519"
+  [ -s "$dir/hang_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/hang_ed25519"
   cat >"$dir/cut-transfer" <<'SH'
 #!/bin/sh
 # Serves rsync slowly and kills the server side after 2 s: a transfer cut mid-way.
@@ -39,6 +41,8 @@ SH
     # ssh:// Docker URLs: this key reaches the test daemon's API through `docker system dial-stdio`
     printf 'command="/usr/bin/docker -H unix://%s system dial-stdio",no-pty %s\n' \
       "$PFT_STATE/plain/docker.sock" "$(cat "$dir/docker_ed25519.pub")"
+    # a Docker host whose dial-stdio accepts the request and never answers (for at most 30 s)
+    printf 'command="sleep 30",no-pty %s\n' "$(cat "$dir/hang_ed25519.pub")"
   } >"$dir/authorized_keys"
   printf '[127.0.0.1]:%s %s\n' "$PFT_SSHD_PORT" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" >"$dir/known_hosts"
   cat >"$dir/sshd_config" <<CONF

@@ -3,6 +3,7 @@ registry, compared with what the individual plugins say; --submit to a real nagi
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -356,3 +357,61 @@ def test_control_characters_from_a_health_check_reach_no_output(fleet: Fleet, do
     assert len(r.stdout.splitlines()) == 4, r.stdout
     assert "running but unhealthy: bad [2J ]0;owned FORGED" in r.stdout
     assert not any(c in r.stdout for c in "\033\007\r")
+
+
+# -- every wait is bounded -------------------------------------------------------------------------
+@pytest.fixture
+def trickling_port() -> Iterator[int]:
+    """A daemon that answers one byte a second, for ever: no single read ever times out."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 64):
+                if stop.wait(1):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield srv.getsockname()[1]
+    stop.set()
+    srv.close()
+
+
+def test_a_trickling_host_is_unknown_at_its_deadline_and_the_others_on_time(
+    fleet: Fleet, tmp_path: Path, trickling_port: int
+) -> None:
+    hosts = {
+        "poller-fresh": fleet.hosts["poller-fresh"],
+        "poller-slow": {"poller_docker_url": f"tcp://127.0.0.1:{trickling_port}"},
+    }
+    inv = tmp_path / "inventory.json"
+    inv.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": hosts}}}}))
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(fleet.cfg.read_text().split("[fleet]")[0] + f'[fleet]\ninventory = "{inv}"\n')
+    r = Fleet(cfg, fleet.docker, hosts).pollerfleet("status", "--json", "-t", "2", "--host-timeout", "4", timeout=60)
+    doc = {h["host"]: h for h in json.loads(r.stdout)}
+    assert doc["poller-fresh"]["state"] == "OK", doc["poller-fresh"]
+    assert doc["poller-slow"]["docker"]["line"] == (
+        "DOCKER UNKNOWN - no complete answer within 4 s (--host-timeout); not asked further"
+    )
+    assert {s["code"] for s in doc["poller-slow"]["services"].values()} == {3}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,14 @@ def test_hostname_is_host_as_monitoring_plugins_users_type_it(plugin: str, tmp_p
     }
     assert said["-H"].rc == 3 and "tcp://poller01.invalid:2376" in said["-H"].line, said["-H"].out
     assert said["--hostname"].line == said["--host"].line == said["-H"].line
+
+
+def test_t_bounds_reading_the_config_too(tmp_path: Path) -> None:
+    """A --config that never delivers (a FIFO nobody writes, a hung network mount) ends on -t."""
+    import os
+
+    fifo = tmp_path / "fleet.toml"
+    os.mkfifo(fifo)
+    r = run_plugin("check_docker_host", "-H", "poller01", "--config", str(fifo), "-t", "1", timeout=30)
+    assert (r.rc, r.err) == (3, "")
+    assert r.out == f"DOCKER UNKNOWN - config file {fifo} could not be read within 1 s (-t)\n"

@@ -42,19 +42,20 @@ class PluginParser(argparse.ArgumentParser):
         # -v/-vv/-vvv: the suite's log goes where nagiosplugin puts its own, after the status line
         verbosity.setup(getattr(ns, "verbose", 0), _log_stream())
         if isinstance(getattr(ns, "timeout", None), float):
-            _start_deadline(ns)
+            ns.deadline = time.monotonic() + ns.timeout  # -t counts from here (armed by load_config)
         return ns
 
 
-def _start_deadline(ns: argparse.Namespace) -> None:
-    """-t bounds the whole run from here on (reading the config too), not only the check itself."""
-    ns.deadline = time.monotonic() + ns.timeout
+def _arm_deadline(args: argparse.Namespace) -> None:
+    """-t bounds the whole run, reading the config too, not only the check itself. Armed by the
+    plugin's first step (load_config), not by parsing: parsing alone (tests, tools) starts no alarm."""
+    left = _remaining(args)
 
     def expired(signum: int, frame: Any) -> None:
-        raise nagiosplugin.Timeout(f"{ns.timeout:g} s")
+        raise nagiosplugin.Timeout(f"{args.timeout:g} s")
 
     signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, ns.timeout)
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, left))
 
 
 def _remaining(args: argparse.Namespace) -> float:
@@ -147,6 +148,8 @@ def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> 
 
 
 def load_config(label: str, args: argparse.Namespace) -> config.Config:
+    if isinstance(getattr(args, "timeout", None), float):
+        _arm_deadline(args)
     try:
         cfg = config.load(args.config)
     except config.ConfigError as exc:

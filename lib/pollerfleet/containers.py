@@ -7,6 +7,7 @@ check_poller_vmware are built from the same pieces.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -35,10 +36,11 @@ class ContainerState:
     image: str = ""  # the reference it was started from (Config.Image)
     image_id: str = ""
     networks: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()  # when missing: a few containers that do exist there (a typo in -n?)
 
     @classmethod
-    def missing(cls, name: str) -> ContainerState:
-        return cls(name=name, exists=False)
+    def missing(cls, name: str, others: tuple[str, ...] = ()) -> ContainerState:
+        return cls(name=name, exists=False, others=others)
 
     @classmethod
     def from_inspect(cls, name: str, doc: dict[str, Any]) -> ContainerState:
@@ -93,6 +95,8 @@ def assess(state: ContainerState, now: Optional[datetime] = None) -> tuple[Servi
     """The state an operator gives this container, and the one-line reason."""
     n = state.name
     if not state.exists:
+        if state.others:
+            return Critical, f"{n} missing (containers on this host: {', '.join(state.others)})"
         return Critical, f"{n} missing"
     status = state.status
     if status != "running":
@@ -153,11 +157,27 @@ def inspect_state(client: DockerClient, name: str) -> ContainerState:
     try:
         doc = client.inspect_container(name)
     except NotFound:
-        return ContainerState.missing(name)
+        return ContainerState.missing(name, nearby_names(client, name))
     try:
         return ContainerState.from_inspect(name, doc)
     except (TypeError, ValueError, AttributeError) as exc:
         raise DockerError(f"malformed inspect answer for {name}: {exc}") from None
+
+
+def nearby_names(client: DockerClient, name: str, shown: int = 5) -> tuple[str, ...]:
+    """A few containers that exist on the host, the names closest to NAME first (a typo in -n)."""
+    try:
+        found = sorted(
+            str(n).lstrip("/")
+            for c in client.containers(all_=True)
+            if isinstance(c, dict)
+            for n in c.get("Names") or []
+        )
+    except DockerError:
+        return ()
+    close = difflib.get_close_matches(name, found, n=shown, cutoff=0.6)
+    names = close + [n for n in found if n not in close]
+    return tuple(names[:shown]) + (("...",) if len(names) > shown else ())
 
 
 def state_metrics(state: ContainerState, label: str = "") -> list[nagiosplugin.Metric]:

@@ -387,6 +387,11 @@ class DockerClient:
             raise DockerError(f"TLS verification of docker at {where} failed: {exc.verify_message}") from None
         except ssl.SSLError as exc:
             self.close()
+            if _not_tls(exc):
+                raise DockerError(
+                    f"docker at {where} does not speak TLS: that port answers in plain HTTP (a daemon without "
+                    "--tlsverify); use --no-tls only if it really is unencrypted"
+                ) from None
             raise DockerError(f"TLS handshake with docker at {where} failed: {_ssl_reason(exc)}") from None
         except ConnectionRefusedError:
             self.close()
@@ -409,6 +414,11 @@ class DockerClient:
             raise DockerError(f"cannot talk to docker at {where}: {exc.strerror or exc}") from None
         if resp.status >= 400:
             message = _error_message(data)
+            if resp.status == 404 and not _docker_error_body(data):
+                raise DockerError(
+                    f"{where} answered HTTP 404 to {path} without Docker's error body ({message}): "
+                    "is a Docker daemon listening there?"
+                )
             cls = NotFound if resp.status == 404 else DockerError
             raise cls(f"docker at {where} answered HTTP {resp.status} to {path}: {message}")
         if raw:
@@ -419,12 +429,57 @@ class DockerClient:
             raise DockerError(f"malformed answer from docker at {where} to {path}: not JSON") from None
 
 
+def _docker_error_body(data: bytes) -> bool:
+    """Docker answers every error with a JSON object {"message": ...}; a web server does not."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("message"), str)
+
+
+def _not_tls(exc: BaseException) -> bool:
+    """The server answered a TLS hello in plain text (OpenSSL 1.1 and 3 word it differently)."""
+    text = f"{getattr(exc, 'reason', '')} {exc}".upper()
+    return any(
+        k in text for k in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD LAYER FAILURE", "RECORD_LAYER_FAILURE")
+    )
+
+
+def _pem_problem(path: Path, kind: str) -> str:
+    """What is wrong with a PEM file, in words ('' when nothing obvious is)."""
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror or exc}"
+    if not text.strip():
+        return f"{path} is empty"
+    if b"-----BEGIN " not in text:
+        return f"{path} is not PEM (no -----BEGIN line): not a {kind}"
+    if kind == "private key" and b"PRIVATE KEY-----" not in text:
+        return f"{path} holds no private key (a certificate in its place?)"
+    if kind != "private key" and b"CERTIFICATE-----" not in text:
+        return f"{path} holds no certificate"
+    return ""
+
+
 def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
+    for path, kind in ((tls.ca, "CA certificate"), (tls.cert, "client certificate"), (tls.key, "private key")):
+        problem = _pem_problem(path, kind)
+        if problem:
+            raise DockerError(f"TLS file {problem} (--tls-dir needs ca.pem, cert.pem, key.pem)")
     try:
         ctx = ssl.create_default_context(cafile=str(tls.ca))
+    except (ssl.SSLError, OSError) as exc:
+        raise DockerError(f"TLS file {tls.ca} is not a usable CA certificate: {_ssl_reason(exc)}") from None
+    try:
         ctx.load_cert_chain(str(tls.cert), str(tls.key))
     except (ssl.SSLError, OSError) as exc:
-        raise DockerError(f"TLS files in {tls.directory} cannot be used: {_ssl_reason(exc)}") from None
+        if "KEY_VALUES_MISMATCH" in f"{getattr(exc, 'reason', '')} {exc}".upper():
+            why = f"{tls.key} is not the key of {tls.cert}"
+        else:
+            why = f"{tls.cert} and {tls.key} are not a usable certificate and key ({_ssl_reason(exc)})"
+        raise DockerError(f"TLS files in {tls.directory} cannot be used: {why}") from None
     return ctx
 
 

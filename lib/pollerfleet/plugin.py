@@ -213,6 +213,8 @@ def guarded(label: str) -> Callable[[F], F]:
                 unknown(label, "interrupted")
             except nagiosplugin.Timeout as exc:
                 unknown(label, f"no answer within {exc} (-t)")
+            except config.ConfigError as exc:  # e.g. a secret file others can read, found while checking
+                unknown(label, str(exc))
             except Exception as exc:  # noqa: BLE001 - the one place that turns anything into UNKNOWN
                 trace = traceback.format_exc().rstrip("\n") if verbosity.level() >= 3 else ""
                 unknown(label, f"internal error: {type(exc).__name__}: {exc}", trace)

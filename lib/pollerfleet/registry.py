@@ -212,6 +212,11 @@ class RegistryClient:
                 allow_redirects=True,
             )
         except self._rq.exceptions.SSLError as exc:
+            if _not_tls(exc):
+                raise RegistryError(
+                    f"{self.base} does not speak TLS ({what}): it answers in plain HTTP; if it really is "
+                    "unencrypted, use http:// with [registry] allow_http = true"
+                ) from None
             raise RegistryError(f"TLS verification of {self.base} failed ({what}): {_ssl_reason(exc)}") from None
         except self._rq.exceptions.ConnectTimeout:
             raise RegistryError(f"{self.base} did not accept a connection within {timeout:g} s ({what})") from None
@@ -327,6 +332,14 @@ def _error_text(resp: requests.Response) -> str:
     except ValueError:
         pass
     return ""
+
+
+def _not_tls(exc: BaseException) -> bool:
+    """The server answered our TLS hello in plain text (OpenSSL 1.1 and 3 word it differently)."""
+    text = str(exc).upper()
+    return any(
+        k in text for k in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD LAYER FAILURE", "RECORD_LAYER_FAILURE")
+    )
 
 
 def _ssl_reason(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 import nagiosplugin
 
 from . import imagecheck
-from .config import Config
+from .config import Config, ConfigError
 from .containers import ContainerContext, ContainerResource, ContainerSummary, threshold_contexts
 from .daemon import DaemonContext, DaemonResource, DaemonSummary
 from .docker_api import DockerClient, UsageError
@@ -74,7 +74,10 @@ def worst_code(codes: Iterable[int]) -> int:
 
 def _run(check: nagiosplugin.Check, label: str) -> Outcome:
     """Evaluate a Check in-process and format its line as the plugin prints it."""
-    check()
+    try:
+        check()
+    except ConfigError as exc:  # as the plugin says it (plugin.guarded)
+        return Outcome(3, f"{label} UNKNOWN - {exc}")
     perf = " ".join(check.perfdata)
     line = f"{label} {str(check.state).upper()} - {check.summary_str}" + (f" | {perf}" if perf else "")
     return Outcome(check.exitcode, line)

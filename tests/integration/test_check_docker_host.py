@@ -120,7 +120,10 @@ def test_tls_without_client_certificate_files_is_refused_before_connecting(
 def test_tls_client_against_plain_daemon(docker: Docker, tls_dirs: dict[str, Path]) -> None:
     r = run_plugin("check_docker_host", "--docker-url", docker.tcp, "--tls-dir", str(tls_dirs["client"]))
     assert r.rc == 3
-    assert r.out == f"DOCKER UNKNOWN - TLS handshake with docker at {docker.tcp} failed: wrong version number\n"
+    assert r.out == (
+        f"DOCKER UNKNOWN - docker at {docker.tcp} does not speak TLS: that port answers in plain HTTP (a daemon "
+        "without --tlsverify); use --no-tls only if it really is unencrypted\n"
+    )
 
 
 @pytest.mark.parametrize("plugin", PLUGINS)
@@ -153,3 +156,70 @@ def test_hanging_daemon_is_unknown_within_timeout(plugin: str, hanging_port: int
     ), r.out
     # the -t contract (bounded by t + 1 s plus interpreter start) is what is checked, not speed
     assert elapsed < 2 + 1 + 2, elapsed
+
+
+# -- the state says what happened ------------------------------------------------------------------
+def test_a_web_server_answering_404_is_unknown_not_a_missing_container(tmp_path: Path) -> None:
+    """A plain web server (python's http.server) where a Docker daemon was expected."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    web = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        url = f"tcp://127.0.0.1:{web.server_address[1]}"
+        r = run_plugin("check_poller_container", "--docker-url", url, "--no-tls")
+        assert (r.rc, r.err) == (3, "")
+        assert r.line.startswith(
+            f"CONTAINER UNKNOWN - {url} answered HTTP 404 to /containers/centreon-engine/json without Docker's "
+            "error body ("
+        ), r.out
+        assert r.line.endswith("): is a Docker daemon listening there?"), r.out
+    finally:
+        web.shutdown()
+        web.server_close()
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    import subprocess
+
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def pem_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("pem")
+    for name in ("one", "two"):
+        _openssl(
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", f"/CN={name}", "-keyout", f"{name}-key.pem", "-out", f"{name}-cert.pem", cwd=d,
+        )  # fmt: skip
+    return d
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (b"", "TLS file {dir}/key.pem is empty"),
+        (b"not a key\n", "TLS file {dir}/key.pem is not PEM (no -----BEGIN line): not a private key"),
+        ("cert", "TLS file {dir}/key.pem holds no private key (a certificate in its place?)"),
+        ("other", "TLS files in {dir} cannot be used: {dir}/key.pem is not the key of {dir}/cert.pem"),
+    ],
+)
+def test_unusable_key_pem_is_named_with_what_is_wrong(
+    pem_pairs: Path, tmp_path: Path, closed_port: int, key: object, reason: str
+) -> None:
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    (tls / "ca.pem").write_bytes((pem_pairs / "one-cert.pem").read_bytes())
+    (tls / "cert.pem").write_bytes((pem_pairs / "one-cert.pem").read_bytes())
+    sources = {"cert": pem_pairs / "one-cert.pem", "other": pem_pairs / "two-key.pem"}
+    (tls / "key.pem").write_bytes(sources[key].read_bytes() if isinstance(key, str) else key)  # type: ignore[arg-type]
+    r = run_plugin("check_docker_host", "--docker-url", f"tcp://127.0.0.1:{closed_port}", "--tls-dir", str(tls))
+    assert (r.rc, r.err) == (3, "")
+    assert r.line == f"DOCKER UNKNOWN - {reason.format(dir=tls)} (--tls-dir needs ca.pem, cert.pem, key.pem)" or (
+        r.line == f"DOCKER UNKNOWN - {reason.format(dir=tls)}"
+    ), r.out
+    assert "PEM lib" not in r.out and "_ssl.c" not in r.out

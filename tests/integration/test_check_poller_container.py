@@ -35,9 +35,13 @@ def test_default_name_is_centreon_engine(docker: Docker) -> None:
     assert rc in (0, 2)
 
 
-def test_missing_container_is_critical(docker: Docker) -> None:
-    rc, out, _ = check(docker, "-n", docker.name("never-created"))
-    assert (rc, out) == (2, f"CONTAINER CRITICAL - {docker.name('never-created')} missing")
+def test_missing_container_is_critical_and_names_what_exists(docker: Docker) -> None:
+    engine = docker.run("typo-centreon-engine")
+    rc, out, _ = check(docker, "-n", engine[:-1])  # as `-n centreon-engin`
+    assert rc == 2
+    # the closest names first, a few at most: what an operator needs to see a typo
+    assert out.startswith(f"CONTAINER CRITICAL - {engine[:-1]} missing (containers on this host: {engine}"), out
+    assert out.endswith(")") and out.count(", ") <= 5, out
 
 
 def test_exited_container_reports_its_exit_code(docker: Docker) -> None:
@@ -158,7 +162,8 @@ def test_several_names_problems_first(docker: Docker) -> None:
     rc, out, _ = check(docker, "-n", ok, "-n", bad)
     assert rc == 2
     assert re.fullmatch(
-        rf"CONTAINER CRITICAL - {bad} missing; {ok} running \(image 1, {UPTIME}\) \| "
+        rf"CONTAINER CRITICAL - {bad} missing \(containers on this host: [^)]*\); "
+        rf"{ok} running \(image 1, {UPTIME}\) \| "
         rf"'{ok}_restarts'=0c;;;0 '{ok}_uptime'=\d+s;;;0",
         out,
     ), out

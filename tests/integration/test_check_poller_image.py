@@ -439,3 +439,28 @@ def test_token_service_on_plain_http_or_another_host_gets_no_password(
     finally:
         for gw in (token, tls, other, plain):
             gw.stop()
+
+
+def test_a_world_readable_password_file_is_a_configuration_error(repo: Repo, tmp_path: Path) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    pw = tmp_path / "registry.password"
+    pw.write_text("s3cret\n")
+    pw.chmod(0o644)
+    rc, summary, _ = repo.check(c, "--no-cache", cfg=repo.config(f'username = "pollerfleet"\npassword_file = "{pw}"\n'))
+    assert (rc, summary) == (
+        3,
+        f"the registry password file {pw} is readable by every user; chmod 600 or 640 it first",
+    )
+
+
+def test_a_plain_http_registry_named_https_does_not_speak_tls(repo: Repo) -> None:
+    repo.push("19.04.1")
+    c = repo.run("19.04.1")
+    url = f"https://{repo.registry}"
+    rc, summary, _ = repo.check(c, "--no-cache", cfg=repo.config(registry_url=url))
+    assert (rc, summary) == (
+        3,
+        f"{url} does not speak TLS (list the tags of {repo.name}): it answers in plain HTTP; if it really is "
+        "unencrypted, use http:// with [registry] allow_http = true",
+    )

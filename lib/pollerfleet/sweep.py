@@ -10,6 +10,8 @@ Docker call, and a host whose daemon does not answer is not asked again for its 
 from __future__ import annotations
 
 import argparse
+import io
+import logging
 import os
 import queue
 import select
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import nagiosplugin
+from nagiosplugin.output import Output
 
 from . import imagecheck
 from .config import Config, ConfigError
@@ -73,14 +76,16 @@ def worst_code(codes: Iterable[int]) -> int:
 
 
 def _run(check: nagiosplugin.Check, label: str) -> Outcome:
-    """Evaluate a Check in-process and format its line as the plugin prints it."""
+    """Evaluate a Check in-process and format its line with nagiosplugin's own output code, as
+    the plugin prints it: the same status line, the same perfdata, the same screening of '|'."""
+    check.name = label
     try:
         check()
     except ConfigError as exc:  # as the plugin says it (plugin.guarded)
         return Outcome(3, f"{label} UNKNOWN - {exc}")
-    perf = " ".join(check.perfdata)
-    line = f"{label} {str(check.state).upper()} - {check.summary_str}" + (f" | {perf}" if perf else "")
-    return Outcome(check.exitcode, line)
+    out = Output(logging.StreamHandler(io.StringIO()))
+    out.add(check)
+    return Outcome(check.exitcode, out.status)
 
 
 class Sweeper:

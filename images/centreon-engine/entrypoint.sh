@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Prepare what lives on the host mounts, fetch this poller's configuration from the central
-# (keeping the last good one when that fails), then hand over to supervisord. Only "no
-# configuration at all" stops the container.
+# (keeping the last good one when that fails), then hand over to supervisord. With no
+# configuration at all the container waits, unhealthy with the reason, and tries again.
 #
 #   SSH host keys   made at the first start in /etc/ssh/host-keys (a host mount): each poller has
 #                   its own, and a redeploy keeps them
 #   rw/             the engine's command pipe directory, on the retention mount, owned by the engine
 #   RELAYHOST       postfix's relay for notification mail (e.g. [smtp.example.com]:25), optional
+#   FETCH_RETRY_INTERVAL  seconds between fetches while there is no configuration at all (60)
 set -Eeuo pipefail
 
 say() { printf 'poller-entrypoint: %s\n' "$*" >&2; }
@@ -44,8 +45,17 @@ if [ -n "$relay" ]; then
 fi
 postconf -e "relayhost = $relay"
 
-if ! /usr/local/bin/pollerfleet-fetch-config; then
-  say "no usable engine configuration; not starting"
-  exit 1
+# No configuration at all (first start, central unreachable): stay up, report unhealthy with the
+# reason (healthcheck.sh reads it), and try again until one arrives; then start as usual.
+waiting=/run/pollerfleet-no-config
+retry=${FETCH_RETRY_INTERVAL:-60}
+if ! [[ "$retry" =~ ^[1-9][0-9]{0,4}$ ]]; then
+  say "FETCH_RETRY_INTERVAL '$retry' is not a number of seconds; using 60"
+  retry=60
 fi
+until STATUS_FILE=$waiting /usr/local/bin/pollerfleet-fetch-config; do
+  say "no usable engine configuration yet; trying again in $retry s"
+  sleep "$retry"
+done
+rm -f "$waiting"
 exec "$@"

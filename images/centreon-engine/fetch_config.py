@@ -29,6 +29,7 @@ Environment:
     VERIFY_COMMAND ("centengine -v {config}/centengine.cfg"): {config} = the staged tree; "" = none
     FETCH_ATTEMPTS (5), FETCH_BACKOFF (2 seconds, doubled each time, at most 60), FETCH_TIMEOUT (120)
     PUSH_DIR (/var/spool/centreon-push): where the central's pushes land (--watch-push)
+    STATUS_FILE (none): where the reason goes when there is no configuration at all
 
 Exit 0 when a configuration is in place (fresh, or the last good one: said loudly on stderr),
 2 when there is none at all.
@@ -338,19 +339,21 @@ def main_fetch(s):
         return finish(s["config_dir"], "no central to fetch from")
     os.makedirs(s["config_dir"], exist_ok=True)
     delay = s["backoff"]
+    last = ""
     for attempt in range(1, s["attempts"] + 1):
         try:
             target = fetch_once(s)
             log(f"configuration of {s['poller']} fetched from {s['central']} and verified: {target}")
             return 0
         except (FetchError, OSError) as exc:
-            log(f"attempt {attempt}/{s['attempts']}: {describe(exc)}")
+            last = describe(exc)
+            log(f"attempt {attempt}/{s['attempts']}: {last}")
             if "host key" in str(exc):
                 break  # a wrong host key does not fix itself: do not retry
             if attempt < s["attempts"]:
                 time.sleep(delay)
                 delay = min(delay * 2, 60)
-    return finish(s["config_dir"], "fetching failed")
+    return finish(s["config_dir"], "fetching failed", last)
 
 
 def describe(exc):
@@ -439,7 +442,9 @@ def watch_push(s, interval=1.0):
         time.sleep(interval)
 
 
-def finish(config_dir, why):
+def finish(config_dir, why, detail=""):
+    """Exit status: 0 with the last good configuration, 2 without one. Without one, the reason also
+    goes to STATUS_FILE (the entrypoint's health report while it waits for a configuration)."""
     good = current(config_dir) if config_dir else None
     if good:
         try:
@@ -449,6 +454,13 @@ def finish(config_dir, why):
         log(f"WARNING: {why}; the engine starts with the LAST GOOD configuration {good} (from {since})")
         return 0
     log(f"ERROR: {why} and there is no previous configuration in {config_dir}: the engine cannot start")
+    status_file = os.environ.get("STATUS_FILE", "")
+    if status_file.startswith("/"):
+        try:
+            with open(status_file, "w") as f:
+                f.write(f"{why}: {detail}\n" if detail else f"{why}\n")
+        except OSError as exc:
+            log(f"cannot write STATUS_FILE {status_file}: {describe(exc)}")
     return 2
 
 
@@ -458,7 +470,7 @@ def main(argv):
         s = settings(fetching=not watching)
     except BadEnvironment as exc:
         log(f"bad environment: {exc}")
-        return finish(os.environ.get("CONFIG_DIR") or "/etc/centreon-engine", "the environment is invalid")
+        return finish(os.environ.get("CONFIG_DIR") or "/etc/centreon-engine", "the environment is invalid", str(exc))
     if watching:
         watch_push(s)
         return 0

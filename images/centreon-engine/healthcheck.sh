@@ -4,6 +4,10 @@
 # the retention mount by an earlier container, so a present pipe is this engine's.
 set -Eeuo pipefail
 pipe=${ENGINE_COMMAND_FILE:-/var/lib/centreon-engine/rw/centengine.cmd}
+if [ -s /run/pollerfleet-no-config ]; then # the entrypoint still waits for a first configuration
+  echo "no engine configuration yet: $(head -c 300 /run/pollerfleet-no-config)"
+  exit 1
+fi
 state=$(supervisorctl -c /etc/supervisord.conf status centengine 2>/dev/null | awk '{print $2}') || true
 if [ "$state" != RUNNING ] || ! pgrep -x centengine >/dev/null; then
   echo "centengine is not running (supervisord: ${state:-no answer})"

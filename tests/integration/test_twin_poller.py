@@ -42,7 +42,10 @@ CENTRAL = "central.test"
 # ssh's ProxyCommand inside the container: stdin/stdout <-> the mounted unix socket
 PROXY = """import os, socket, sys, threading
 s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
+try:
+    s.connect(sys.argv[1])
+except OSError as exc:
+    sys.exit(f"proxy: cannot reach the central through {sys.argv[1]}: {exc.strerror}")
 def up():
     while True:
         data = os.read(0, 65536)
@@ -102,6 +105,7 @@ class Fleet:
     cache: Path  # plays the central's /var/cache/centreon/config
     central_key: Path
     images: dict[str, str]
+    port: int
     hostvars: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def base(self, host: str) -> Path:
@@ -192,16 +196,16 @@ def fleet(
     forwarder = UnixToSshd(link / "sshd.sock", int(sshd["PFT_SSHD_PORT"]))
     central_key = tmp / "central_id"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(central_key)], check=True)
-    f = Fleet(docker, tmp, cache, central_key, images)
+    f = Fleet(docker, tmp, cache, central_key, images, int(sshd["PFT_SSHD_PORT"]))
     host_key = " ".join((sshd_dir / "host_ed25519.pub").read_text().split()[:2])
-    for host in ("twin01", "twin02"):
+    for host in ("twin01", "twin02", "twin03"):
         ssh = f.base(host) / "srv" / "ssh"  # the role's centreon_poller_ssh_dir: the key the poller fetches with
         ssh.mkdir(parents=True)
         shutil.copy(sshd_dir / "id_ed25519", ssh / "id_ed25519")
         (ssh / "known_hosts").write_text(f"{CENTRAL} {host_key}\n")
-        (ssh / "ssh_config").write_text(
-            "Host *\n  ProxyCommand /usr/bin/python3 /run/central/proxy.py /run/central/sshd.sock\n"
-        )
+        sock = "sshd-late.sock" if host == "twin03" else "sshd.sock"  # twin03's central is down at first
+        proxy = f"/usr/bin/python3 /run/central/proxy.py /run/central/{sock}"
+        (ssh / "ssh_config").write_text(f"Host *\n  ProxyCommand {proxy}\n")
         f.hostvars[host] = {
             "ansible_connection": "local",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
@@ -212,7 +216,7 @@ def fleet(
             "poller_central_pubkeys": [(central_key.with_suffix(".pub")).read_text().strip()],
             "centreon_poller_docker_host": docker.host,
             "centreon_poller_base_dir": str(f.base(host) / "srv"),
-            "centreon_poller_network": docker.name(f"{host}-net"),
+            "centreon_poller_network": docker.name("twin-net"),  # one for all: address pools are few here
             "centreon_poller_network_internal": True,
             "centreon_poller_engine_name": f.engine(host),
             "centreon_poller_sshd_port": "",  # nothing listens beyond loopback; pushes run inside
@@ -224,6 +228,7 @@ def fleet(
                 "SSH_CONFIG": "/etc/pollerfleet/ssh/ssh_config",
                 "FETCH_ATTEMPTS": "2",
                 "FETCH_BACKOFF": "1",
+                "FETCH_RETRY_INTERVAL": "2",
             },
             # the image's HEALTHCHECK, on a test's clock
             "centreon_poller_healthcheck": {"interval": "1s", "start_period": "5s", "retries": 4},
@@ -234,7 +239,7 @@ def fleet(
     forwarder.close()
     for host in f.hostvars:
         docker("rm", "-f", f.engine(host), check=False)
-        docker("network", "rm", docker.name(f"{host}-net"), check=False)
+    docker("network", "rm", docker.name("twin-net"), check=False)
 
 
 def test_two_pollers_deployed_by_the_role_fetch_their_config_and_turn_healthy(fleet: Fleet) -> None:
@@ -254,7 +259,9 @@ def test_two_pollers_deployed_by_the_role_fetch_their_config_and_turn_healthy(fl
         assert (current / "broker" / "poller-module.json").exists()
         assert d.state(name, "{{.Config.StopTimeout}}") == "75"
     # each poller made its own host keys at its first start
-    keys = [(fleet.base(h) / "srv" / "ssh-host-keys" / "ssh_host_ed25519_key.pub").read_text() for h in fleet.hostvars]
+    keys = [
+        (fleet.base(h) / "srv" / "ssh-host-keys" / "ssh_host_ed25519_key.pub").read_text() for h in ("twin01", "twin02")
+    ]
     assert keys[0] != keys[1]
 
 
@@ -357,3 +364,19 @@ def test_a_broken_image_rolls_back_to_the_previous_image_and_the_state_is_kept(f
     wait_for(lambda: d.state(fleet.engine("twin01"), "{{.State.Health.Status}}") == "healthy", 60, what="healthy again")
     ping = fleet.status("twin01", "Ping")
     assert ping["current_state"] == "2" and ping["plugin_output"].startswith("CRITICAL - retained")
+
+
+def test_a_poller_that_never_had_a_configuration_says_why_and_starts_when_the_central_answers(fleet: Fleet) -> None:
+    play = fleet.deploy("v1", "twin03")
+    assert play.returncode != 0 and "health: unhealthy" in play.stdout, play.stdout[-3000:]
+    d, name = fleet.docker, fleet.engine("twin03")
+    assert d.state(name) == "running"  # waiting, not exiting in a restart loop
+    health = json.loads(d.state(name, "{{json .State.Health.Log}}"))[-1]["Output"]
+    assert health.startswith("no engine configuration yet: fetching failed: rsync failed with exit code"), health
+    assert "proxy: cannot reach the central through /run/central/sshd-late.sock" in health
+    late = UnixToSshd(fleet.tmp / "central-link" / "sshd-late.sock", fleet.port)
+    try:
+        wait_for(lambda: d.state(name, "{{.State.Health.Status}}") == "healthy", 90, what="twin03 healthy")
+    finally:
+        late.close()
+    assert "configuration of twin03 fetched from central.test and verified" in fleet.logs("twin03")

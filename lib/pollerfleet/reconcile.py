@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .inventory import PollerHost
+from .names import valid_hostname
 from .redeploy import Decision, Redeployer
 
 
@@ -53,7 +54,10 @@ def reconcile(
     out = Outcome()
     decisions = out.decisions
     for host in hosts:
-        verdict = judge(host)
+        if valid_hostname(host.name):
+            verdict = judge(host)
+        else:  # never asked: a name that is no host name goes no further than the request's refusal
+            verdict = Verdict(host.name, True, "not judged: not a valid host name")
         if verdict.error:
             say(f"{host.name}: not evaluated: {verdict.summary}")
             out.not_evaluated.append(host.name)

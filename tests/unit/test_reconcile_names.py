@@ -1,0 +1,33 @@
+"""reconcile and inventory host names that are no host names: never judged, refused, audited."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pollerfleet import config
+from pollerfleet.inventory import PollerHost
+from pollerfleet.reconcile import Verdict, reconcile
+from pollerfleet.redeploy import Redeployer
+
+
+def test_a_forged_host_name_is_never_judged_and_is_refused(tmp_path: Path) -> None:
+    fleet = {"state_dir": str(tmp_path / "state"), "audit_log": str(tmp_path / "audit.log")}
+    cfg = config.parse({"fleet": fleet}, tmp_path / "fleet.toml")
+    judged: list[str] = []
+
+    def judge(h: PollerHost) -> Verdict:
+        judged.append(h.name)
+        return Verdict(h.name, False, "fresh")
+
+    said: list[str] = []
+    forged = "poller02\n1700000000 DISABLE_NOTIFICATIONS"
+    out = reconcile(Redeployer(cfg), [PollerHost("poller01"), PollerHost(forged)], judge, report=said.append)
+    assert judged == ["poller01"]  # its daemon (whatever the inventory says) is not even asked
+    assert [(d.action, d.reason) for d in out.decisions] == [
+        ("refused", "'poller02?1700000000 DISABLE_NOTIFICATIONS' is not a valid host name (RFC 1123)")
+    ]
+    assert out.exit_code == 1
+    assert all("\n" not in line for line in said), said
+    audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(a["action"], a["source"]) for a in audit] == [("refused", "reconcile")]

@@ -430,12 +430,14 @@ class DockerClient:
 
 
 def _docker_error_body(data: bytes) -> bool:
-    """Docker answers every error with a JSON object {"message": ...}; a web server does not."""
+    """Docker's own 404: {"message": "No such container: NAME"} (or image, exec instance); a web
+    server or a proxy in front answers otherwise."""
     try:
         doc = json.loads(data)
     except ValueError:
         return False
-    return isinstance(doc, dict) and isinstance(doc.get("message"), str)
+    message = doc.get("message") if isinstance(doc, dict) else None
+    return isinstance(message, str) and message.lower().startswith("no such ")
 
 
 def _not_tls(exc: BaseException) -> bool:

@@ -223,3 +223,35 @@ def test_unusable_key_pem_is_named_with_what_is_wrong(
         r.line == f"DOCKER UNKNOWN - {reason.format(dir=tls)}"
     ), r.out
     assert "PEM lib" not in r.out and "_ssl.c" not in r.out
+
+
+def test_a_proxy_answering_a_json_404_is_unknown_too() -> None:
+    """A JSON error body alone is not Docker's: only its 'No such container' means missing."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"message": "route not found"}'
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        url = f"tcp://127.0.0.1:{proxy.server_address[1]}"
+        r = run_plugin("check_poller_container", "--docker-url", url, "--no-tls", "-n", "centreon-engine")
+        assert (r.rc, r.err) == (3, "")
+        assert r.line == (
+            f"CONTAINER UNKNOWN - {url} answered HTTP 404 to /containers/centreon-engine/json without Docker's "
+            "error body (route not found): is a Docker daemon listening there?"
+        ), r.out
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

@@ -57,10 +57,7 @@ class RegistryClient:
 
     settings: RegistrySettings
     platform: str = "linux/amd64"
-    requests_sent: int = 0
     _session: requests.Session = field(init=False, repr=False)
-
-    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.base = registry_base(self.settings)
@@ -72,14 +69,16 @@ class RegistryClient:
         self._session.headers["User-Agent"] = "pollerfleet"
         # Passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE (requests #3829).
         self._verify: Any = str(self.settings.ca_file) if self.settings.ca_file else True
-        self._auth: Optional[tuple[str, str]] = None
+        self._credentials: Optional[tuple[str, str]] = None
         if self.settings.username:
-            self._auth = (self.settings.username, read_secret(self.settings.password_file, "registry password"))
+            self._credentials = (
+                self.settings.username,
+                read_secret(self.settings.password_file, "registry password"),
+            )
+        self._auth = _registry_auth(self)
+        self._session.auth = self._auth
 
     # -- API ----------------------------------------------------------------------------------
-    def ping(self) -> None:
-        self._get("/v2/", "ping", scope="")
-
     def tags(self, repository: str, page_size: int = 100) -> list[str]:
         """Every tag of REPOSITORY, following ``Link: <...>; rel="next"`` pagination."""
         path: Optional[str] = f"/v2/{repository}/tags/list?n={page_size}"
@@ -87,7 +86,7 @@ class RegistryClient:
         for _ in range(MAX_PAGES):
             if path is None:
                 return found
-            resp = self._get(path, f"list the tags of {repository}", scope=_pull(repository))
+            resp = self._get(path, f"list the tags of {repository}")
             doc = self._json(resp, f"tags of {repository}")
             tags = doc.get("tags") if isinstance(doc, dict) else None
             if tags is None and isinstance(doc, dict) and "tags" in doc:
@@ -95,17 +94,13 @@ class RegistryClient:
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise RegistryError(f"malformed answer from {self.base} to the tags of {repository}: no tag list")
             found += tags
-            path = _next_link(resp.headers.get("Link", ""))
+            path = _path_of(resp.links.get("next", {}).get("url"))
         raise RegistryError(f"{self.base} kept paginating the tags of {repository} past {MAX_PAGES} pages")
 
     def digest(self, repository: str, tag: str) -> str:
         """The digest the registry serves for REPOSITORY:TAG (a HEAD request)."""
         resp = self._request(
-            "HEAD",
-            f"/v2/{repository}/manifests/{tag}",
-            f"look up {repository}:{tag}",
-            _pull(repository),
-            {"Accept": ACCEPT},
+            "HEAD", f"/v2/{repository}/manifests/{tag}", f"look up {repository}:{tag}", {"Accept": ACCEPT}
         )
         digest = resp.headers.get("Docker-Content-Digest", "")
         if not digest.startswith("sha256:"):
@@ -115,9 +110,7 @@ class RegistryClient:
     def image(self, repository: str, tag: str) -> ImageInfo:
         """Digest, creation time and labels of REPOSITORY:TAG, resolving an index to our platform."""
         what = f"{repository}:{tag}"
-        resp = self._get(
-            f"/v2/{repository}/manifests/{tag}", f"read the manifest of {what}", _pull(repository), {"Accept": ACCEPT}
-        )
+        resp = self._get(f"/v2/{repository}/manifests/{tag}", f"read the manifest of {what}", {"Accept": ACCEPT})
         digest = resp.headers.get("Docker-Content-Digest", "")
         manifest = self._json(resp, f"manifest of {what}")
         media = str(manifest.get("mediaType") or resp.headers.get("Content-Type", "").split(";")[0])
@@ -126,7 +119,6 @@ class RegistryClient:
             resp = self._get(
                 f"/v2/{repository}/manifests/{child}",
                 f"read the {self.platform} manifest of {what}",
-                _pull(repository),
                 {"Accept": ACCEPT},
             )
             manifest = self._json(resp, f"{self.platform} manifest of {what}")
@@ -134,7 +126,7 @@ class RegistryClient:
         if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
             raise RegistryError(f"malformed manifest of {what} at {self.base}: no config descriptor")
         blob = self._json(
-            self._get(f"/v2/{repository}/blobs/{config['digest']}", f"read the config of {what}", _pull(repository)),
+            self._get(f"/v2/{repository}/blobs/{config['digest']}", f"read the config of {what}"),
             f"config of {what}",
         )
         labels = ((blob.get("config") or {}).get("Labels")) or {}
@@ -160,21 +152,38 @@ class RegistryClient:
         )
         raise RegistryError(f"{what} has no {self.platform} image (the index offers: {offered or 'nothing'})")
 
-    def _get(self, path: str, what: str, scope: str, headers: Optional[dict[str, str]] = None) -> requests.Response:
-        return self._request("GET", path, what, scope, headers or {})
+    def _get(self, path: str, what: str, headers: Optional[dict[str, str]] = None) -> requests.Response:
+        return self._request("GET", path, what, headers or {})
 
-    def _request(self, method: str, path: str, what: str, scope: str, headers: dict[str, str]) -> requests.Response:
-        url = urljoin(self.base, path)
-        resp = self._send(method, url, what, headers, scope)
+    def _request(self, method: str, path: str, what: str, headers: dict[str, str]) -> requests.Response:
+        """One request; a 401 challenge (basic or bearer) is answered once, by the session's auth."""
+        timeout = self.settings.timeout
+        self._what = what  # named in the token service's errors
+        try:
+            for _ in range(2):
+                resp = self._session.request(
+                    method, urljoin(self.base, path), headers=headers, timeout=timeout, verify=self._verify
+                )
+                if resp.status_code != 401 or not self._auth.answer(resp):
+                    break
+        except self._rq.exceptions.SSLError as exc:
+            if _not_tls(exc):
+                raise RegistryError(
+                    f"{self.base} does not speak TLS ({what}): it answers in plain HTTP; if it really is "
+                    "unencrypted, use http:// with [registry] allow_http = true"
+                ) from None
+            raise RegistryError(f"TLS verification of {self.base} failed ({what}): {_ssl_reason(exc)}") from None
+        except self._rq.exceptions.ConnectTimeout:
+            raise RegistryError(f"{self.base} did not accept a connection within {timeout:g} s ({what})") from None
+        except self._rq.exceptions.ReadTimeout:
+            raise RegistryError(f"{self.base} did not answer within {timeout:g} s ({what})") from None
+        except self._rq.exceptions.ConnectionError as exc:
+            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+            raise RegistryError(f"{reason} to registry {self.base} ({what})") from None
+        except self._rq.exceptions.RequestException as exc:
+            raise RegistryError(f"request to {self.base} failed ({what}): {type(exc).__name__}") from None
         if resp.status_code == 401:
-            challenge = resp.headers.get("WWW-Authenticate", "")
-            if challenge.lower().startswith("bearer"):
-                token = self._bearer(challenge, scope, what)
-                resp = self._send(method, url, what, {**headers, "Authorization": f"Bearer {token}"}, scope)
-            elif self._auth is not None:
-                resp = self._send(method, url, what, headers, scope, basic=True)
-        if resp.status_code == 401:
-            if self._auth is None:
+            if self._credentials is None:
                 raise RegistryError(
                     f"{self.base} refused anonymous access (401) to {what}: credentials are sent only to the "
                     "registry [registry] url names (with username and password_file)"
@@ -194,41 +203,10 @@ class RegistryClient:
             )
         return resp
 
-    def _send(
-        self, method: str, url: str, what: str, headers: dict[str, str], scope: str, basic: bool = False
-    ) -> requests.Response:
-        timeout = self.settings.timeout
-        if scope in self._tokens and "Authorization" not in headers:
-            headers = {**headers, "Authorization": f"Bearer {self._tokens[scope]}"}
-        self.requests_sent += 1
-        try:
-            return self._session.request(
-                method,
-                url,
-                headers=headers,
-                timeout=timeout,
-                verify=self._verify,
-                auth=self._auth if basic else None,
-                allow_redirects=True,
-            )
-        except self._rq.exceptions.SSLError as exc:
-            if _not_tls(exc):
-                raise RegistryError(
-                    f"{self.base} does not speak TLS ({what}): it answers in plain HTTP; if it really is "
-                    "unencrypted, use http:// with [registry] allow_http = true"
-                ) from None
-            raise RegistryError(f"TLS verification of {self.base} failed ({what}): {_ssl_reason(exc)}") from None
-        except self._rq.exceptions.ConnectTimeout:
-            raise RegistryError(f"{self.base} did not accept a connection within {timeout:g} s ({what})") from None
-        except self._rq.exceptions.ReadTimeout:
-            raise RegistryError(f"{self.base} did not answer within {timeout:g} s ({what})") from None
-        except self._rq.exceptions.ConnectionError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
-            raise RegistryError(f"{reason} to registry {self.base} ({what})") from None
-        except self._rq.exceptions.RequestException as exc:
-            raise RegistryError(f"request to {self.base} failed ({what}): {type(exc).__name__}") from None
-
-    def _bearer(self, challenge: str, scope: str, what: str) -> str:
+    def bearer_token(self, challenge: str, scope: str) -> str:
+        """The token a ``WWW-Authenticate: Bearer`` challenge asks for, from its token service,
+        with the credentials only where they may go."""
+        what = self._what
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = params.pop("realm", "")
         if not realm.startswith(("https://", "http://")):
@@ -240,7 +218,7 @@ class RegistryClient:
                 "would travel in clear; set [registry] allow_http = true only if that is really intended"
             )
         if (
-            self._auth is not None
+            self._credentials is not None
             and realm_host != (urlsplit(self.base).hostname or "").lower()
             and realm_host not in (h.lower() for h in self.settings.token_hosts)
         ):
@@ -250,12 +228,15 @@ class RegistryClient:
             )
         if scope and "scope" not in params:
             params["scope"] = scope
-        self.requests_sent += 1
         try:
-            resp = self._session.get(
-                realm, params=params, auth=self._auth, timeout=self.settings.timeout, verify=self._verify
+            resp = self._rq.get(
+                realm,
+                params=params,
+                auth=self._credentials,
+                timeout=self.settings.timeout,
+                verify=self._verify,
+                headers={"User-Agent": "pollerfleet"},
             )
-
         except self._rq.exceptions.RequestException as exc:
             raise RegistryError(f"the token service {realm} failed ({what}): {type(exc).__name__}") from None
         if resp.status_code in (401, 403):
@@ -268,7 +249,6 @@ class RegistryClient:
         token = doc.get("token") or doc.get("access_token")
         if not isinstance(token, str) or not token:
             raise RegistryError(f"the token service {realm} gave no token ({what})")
-        self._tokens[scope] = token
         return token
 
     def _json(self, resp: requests.Response, what: str) -> dict[str, Any]:
@@ -310,17 +290,57 @@ def registry_base(settings: RegistrySettings) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _pull(repository: str) -> str:
-    return f"repository:{repository}:pull"
+_SCOPED = re.compile(r"/v2/(?P<repository>.+?)/(?:tags|manifests|blobs)/")
 
 
-def _next_link(header: str) -> Optional[str]:
-    m = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', header)
-    if not m:
+def _scope(url: str) -> str:
+    """The token scope a registry URL needs: repository:NAME:pull ('' for /v2/ itself)."""
+    m = _SCOPED.match(urlsplit(url).path)
+    return f"repository:{m['repository']}:pull" if m else ""
+
+
+def _path_of(link: Optional[str]) -> Optional[str]:
+    """The path and query of a pagination link (requests parses ``Link: <...>; rel="next"``)."""
+    if not link:
         return None
-    link = m.group(1)
     parts = urlsplit(link)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _registry_auth(client: RegistryClient) -> Any:
+    """requests' auth for CLIENT: nothing until the registry challenges; then the bearer token
+    the challenge's token service gives (kept per scope), or basic credentials where the registry
+    asks for them (credentials exist only for the configured registry: settings_for)."""
+    import requests
+
+    class RegistryAuth(requests.auth.AuthBase):
+        def __init__(self) -> None:
+            self.tokens: dict[str, str] = {}
+            self.basic = False
+
+        def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+            token = self.tokens.get(_scope(str(r.url)))
+            if token:
+                r.headers["Authorization"] = f"Bearer {token}"
+            elif self.basic and client._credentials is not None:
+                requests.auth.HTTPBasicAuth(*client._credentials)(r)
+            return r
+
+        def answer(self, resp: requests.Response) -> bool:
+            """Learn what RESP's 401 challenge asks for; whether the request is worth sending again."""
+            challenge = resp.headers.get("WWW-Authenticate", "")
+            if challenge.lower().startswith("bearer"):
+                scope = _scope(str(resp.request.url))
+                if scope in self.tokens:
+                    return False  # the token we have was refused: asking again changes nothing
+                self.tokens[scope] = client.bearer_token(challenge, scope)
+                return True
+            if client._credentials is not None and not self.basic:
+                self.basic = True
+                return True
+            return False
+
+    return RegistryAuth()
 
 
 def _error_text(resp: requests.Response) -> str:

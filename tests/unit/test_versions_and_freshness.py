@@ -4,10 +4,11 @@ the same paths against the real registry)."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from pollerfleet.imagecheck import days_range
 from pollerfleet.images import Freshness, Reference, RegistryView, RunningImage, freshness
-from pollerfleet.registry import ImageInfo, _next_link
+from pollerfleet.registry import ImageInfo, _path_of
 from pollerfleet.versions import Policy, parse_tag
 
 NOW = 1_800_000_000.0
@@ -136,4 +137,7 @@ def test_days_range(days: str, seconds: str | None) -> None:
     ],
 )
 def test_link_header(header: str, path: str | None) -> None:
-    assert _next_link(header) == path
+    resp = requests.Response()
+    if header:
+        resp.headers["Link"] = header
+    assert _path_of(resp.links.get("next", {}).get("url")) == path

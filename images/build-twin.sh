@@ -47,6 +47,8 @@ if ! "$DOCKER" image inspect "$base" >/dev/null 2>&1; then
   log "importing $rootfs as $base"
   "$DOCKER" import "$rootfs" "$base" >/dev/null || die "docker import failed"
 fi
+# Dockerfile.twin's default base: images/build.sh --dockerfile Dockerfile.twin builds on it too
+"$DOCKER" tag "$base" "pollerfleet/twin-rootfs:$suite" || die "docker tag failed"
 
 log "building $tag on $base"
 "$DOCKER" build --network none --build-arg "TWIN_BASE=$base" \

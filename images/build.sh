@@ -5,11 +5,13 @@
 #
 #   build.sh --registry registry.example.com:5000 [--repository centreon/centreon-engine]
 #            [--version 19.04.5] [--build N] [--latest] [--context DIR] [--versions FILE]
-#            [--no-push] [--dry-run] [--version-arg NAME]
+#            [--no-push] [--dry-run] [--version-arg NAME] [--dockerfile NAME]
 #
 # --versions picks another versions file (e.g. versions.almalinux9 for a modern base).
 # --version-arg names the versions key that --version sets and the tags carry (default
-# CENTREON_ENGINE_VERSION; the vmware connector image uses VMWARE_IMAGE_VERSION).
+# CENTREON_ENGINE_VERSION; the vmware connector image uses VMWARE_IMAGE_VERSION). --dockerfile
+# names the Dockerfile in the context (default Dockerfile; Dockerfile.twin: the Debian twin, whose
+# root filesystem images/build-twin.sh imports first).
 # --build defaults to $BUILD_NUMBER (Jenkins), else 1. An existing VERSION-BUILD tag is never
 # overwritten. DOCKER_HOST selects the daemon; DOCKER_BUILD_ARGS adds options to `docker build`
 # (e.g. "--network none"); REGISTRY_URL is the registry API base (default https://REGISTRY).
@@ -30,6 +32,7 @@ push=true
 dry_run=false
 versions_file=versions
 version_key=CENTREON_ENGINE_VERSION
+dockerfile=Dockerfile
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
     --context) context=${2:?--context needs a value}; shift 2 ;;
     --versions) versions_file=${2:?--versions needs a value}; shift 2 ;;
     --version-arg) version_key=${2:?--version-arg needs a value}; shift 2 ;;
+    --dockerfile) dockerfile=${2:?--dockerfile needs a value}; shift 2 ;;
     --latest) latest=true; shift ;;
     --no-push) push=false; shift ;;
     --dry-run) dry_run=true; shift ;;
@@ -64,7 +68,8 @@ version=${v[$version_key]:-}
 [ -n "$registry" ] || die "no registry: give --registry HOST[:PORT] or set REGISTRY" 64
 [[ "$registry" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]] || die "registry '$registry' is not HOST[:PORT]" 64
 [[ "$repository" =~ ^[a-z0-9]+([._/-][a-z0-9]+)*$ ]] || die "repository '$repository' is not a valid name" 64
-[ -f "$context/Dockerfile" ] || die "no Dockerfile in $context" 64
+[[ "$dockerfile" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "--dockerfile '$dockerfile' is not a file name" 64
+[ -f "$context/$dockerfile" ] || die "no $dockerfile in $context" 64
 
 image="$registry/$repository"
 full="$image:$version-$build"
@@ -99,7 +104,7 @@ if [ -n "${DOCKER_BUILD_ARGS:-}" ]; then
   read -r -a extra <<<"$DOCKER_BUILD_ARGS"
 fi
 
-run "$DOCKER" build "${extra[@]}" "${build_args[@]}" -t "$full" "$context"
+run "$DOCKER" build "${extra[@]}" "${build_args[@]}" -f "$context/$dockerfile" -t "$full" "$context"
 for tag in "${tags[@]:1}"; do
   run "$DOCKER" tag "$full" "$tag"
 done

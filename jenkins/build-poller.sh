@@ -9,6 +9,8 @@
 #   TAG_LATEST               true: move :latest as well
 #   POLLER_BUILD_CONTEXT     the build context (default images/centreon-engine)
 #   POLLER_VERSIONS_FILE     the versions file (default images/versions; images/versions.almalinux9)
+#   POLLER_DOCKERFILE        the Dockerfile in the context (default Dockerfile; Dockerfile.twin: the
+#                            Debian twin, after images/build-twin.sh has imported its root filesystem)
 #
 # Prints `pushed REPOSITORY:VERSION-BUILD@sha256:...` on success (images/build.sh).
 set -Eeuo pipefail
@@ -32,5 +34,8 @@ if [ -n "${POLLER_BUILD_CONTEXT:-}" ]; then
 fi
 if [ -n "${POLLER_VERSIONS_FILE:-}" ]; then
   args+=(--versions "$(realpath -e "$POLLER_VERSIONS_FILE")") || die "no versions file $POLLER_VERSIONS_FILE" 64
+fi
+if [ -n "${POLLER_DOCKERFILE:-}" ]; then
+  args+=(--dockerfile "$POLLER_DOCKERFILE")
 fi
 exec images/build.sh "${args[@]}"

@@ -95,6 +95,8 @@ def test_dry_run_builds_nothing(docker: Docker, registry: str, repo: str) -> Non
         (["--version", "19.04.5;id"], "is not a version like 19.04.5"),
         (["--version", "19.04.5", "--build", "x"], "build number 'x' is not a number"),
         (["--bogus"], "unknown option --bogus"),
+        (["--version", "19.04.5", "--dockerfile", "../Dockerfile"], "--dockerfile '../Dockerfile' is not a file name"),
+        (["--version", "19.04.5", "--dockerfile", "Dockerfile.none"], "no Dockerfile.none in"),
     ],
 )
 def test_bad_input(docker: Docker, registry: str, repo: str, args: list[str], message: str) -> None:

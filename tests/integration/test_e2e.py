@@ -5,6 +5,9 @@ suite from commands/; the Jenkins stand-in runs the repository's own job scripts
 in the environment a Jenkins agent gives (workspace = the repository, the agent's variables, the
 parameters as variables); the scripts run images/build.sh against the test daemon and registry
 and the real ansible-playbook against the test daemon. No tag, digest or -e is known to the test.
+The pollers are the Debian twin of the poller image (Dockerfile.twin): they fetch their
+configuration from the test sshd at start and run a real engine, whose state must survive the
+redeploys.
 
     new upstream release -> check_engine_release CRITICAL HARD -> handle_engine_rebuild -> build job
     -> check_poller_image CRITICAL HARD -> handle_poller_redeploy -> deploy job -> image OK
@@ -24,12 +27,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.centreon_tree import generate
 from tests.engine import COMMON, Engine, base_objects, define
-from tests.helpers import BUSYBOX_IMAGE, ROOT, Docker, write_fleet_config
+from tests.helpers import BUSYBOX_IMAGE, ROOT, Docker, wait_for, write_fleet_config
 from tests.standins.jenkins import JenkinsStandin, Job
+from tests.twin import central_link, poller_ssh_dir, service_status, twin_vars
 from tests.upstream_repo import Server, build_rpm, make_repo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.registry, pytest.mark.ansible, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.docker,
+    pytest.mark.registry,
+    pytest.mark.ansible,
+    pytest.mark.sshd,
+    pytest.mark.twin,
+    pytest.mark.slow,
+]
 TOKEN = "e2e-jenkins-token"
 DEPLOY = "deploy-centreon-poller"
 BUILD = "build-centreon-poller"
@@ -88,7 +101,9 @@ def objects(docker: Docker, cfg: Path, engines: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def test_the_fleet_rebuilds_and_redeploys_itself(docker: Docker, registry: str, tmp_path: Path) -> None:
+def test_the_fleet_rebuilds_and_redeploys_itself(
+    docker: Docker, registry: str, twin_image: str, sshd: dict[str, str], tmp_path: Path
+) -> None:
     say = Timeline()
     path = f"{docker.prefix.rstrip('-')}/e2e-engine"
     repo = f"{registry}/{path}"
@@ -102,21 +117,31 @@ def test_the_fleet_rebuilds_and_redeploys_itself(docker: Docker, registry: str, 
     )
     server = Server(upstream)
 
+    # The pollers run the Debian twin of the poller image (images/centreon-engine/Dockerfile.twin,
+    # built by the build job): at each start they fetch what the central generated for their poller
+    # id over SSH (the test sshd, through a socket mounted in the container: tests/twin.py).
+    cache = tmp_path / "central-cache"
+    poller_ids = {"poller01": 1, "poller02": 2}
+    for poller_id in poller_ids.values():
+        generate(cache, poller_id, host_names=("web01",), service_names=("Ping",))
+    link = tmp_path / "central-link"
+    forwarder = central_link(link, int(sshd["PFT_SSHD_PORT"]))
+
     # the fleet: one inventory for Ansible and the suite; poller02 is held at 19.04.1 by the operator
     def host_vars(name: str, engine: str) -> dict[str, object]:
+        poller_ssh_dir(tmp_path / "srv" / name / "ssh", Path(sshd["PFT_SSHD_DIR"]))
         return {
             "ansible_connection": "local",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "poller_docker_url": docker.host,
             "centreon_poller_docker_host": docker.host,
             "centreon_poller_base_dir": str(tmp_path / "srv" / name),
-            "centreon_poller_uid": os.getuid(),
-            "centreon_poller_gid": os.getgid(),
             "centreon_poller_network": docker.name(f"e2e-net-{name}"),
             "centreon_poller_network_internal": True,
             "centreon_poller_engine_name": engine,
-            "centreon_poller_health_retries": 20,
+            "centreon_poller_health_retries": 60,
             "centreon_poller_health_delay": 1,
+            **twin_vars(link, cache, poller_ids[name]),
         }
 
     hosts = {h: host_vars(h, e) for h, e in engines.items()}
@@ -157,9 +182,10 @@ def test_the_fleet_rebuilds_and_redeploys_itself(docker: Docker, registry: str, 
         "DOCKER": "/usr/bin/docker",
         "DOCKER_BUILDKIT": "0",
         "DOCKER_BUILD_ARGS": "--network none",
-        "BASE_IMAGE": BUSYBOX_IMAGE,  # no base image can be pulled here
+        "BASE_IMAGE": BUSYBOX_IMAGE,  # no base image can be pulled here (the twin's is imported)
         "REGISTRY_URL": f"http://{registry}",
-        "POLLER_BUILD_CONTEXT": str(ROOT / "tests" / "fixtures" / "poller-image"),
+        "POLLER_BUILD_CONTEXT": str(ROOT / "images" / "centreon-engine"),
+        "POLLER_DOCKERFILE": "Dockerfile.twin",
     }
     for name in ("BUILD_NUMBER", "CENTREON_ENGINE_VERSION", "HOSTNAME", "POLLER_IMAGE"):
         agent.pop(name, None)
@@ -217,10 +243,19 @@ def test_the_fleet_rebuilds_and_redeploys_itself(docker: Docker, registry: str, 
         assert first["poller02"].startswith(f"{repo}:19.04.1@sha256:")  # the pin names the tag
         assert first["poller01"].split("@")[1] == first["poller02"].split("@")[1]
         say("19.04.1 built; poller01 and poller02 deployed by jenkins/deploy-poller.sh")
-        retention = {h: tmp_path / "srv" / h / "retention" / "retention.dat" for h in engines}
-        for h, f in retention.items():
-            f.write_bytes(f"retained state of {h}\n".encode() + os.urandom(256))
-        kept = {h: f.read_bytes() for h, f in retention.items()}
+        # each engine's state: a passive result, which must survive every redeploy (retention.dat)
+        for h, e in engines.items():
+            line = f"[{int(time.time())}] PROCESS_SERVICE_CHECK_RESULT;web01;Ping;2;CRITICAL - kept on {h}"
+            docker("exec", e, "sh", "-c", f"printf '%s\\n' '{line}' > /var/lib/centreon-engine/rw/centengine.cmd")
+
+        def ping(h: str) -> dict[str, str]:
+            return service_status(tmp_path / "srv" / h / "retention" / "status.dat", "web01", "Ping")
+
+        def kept(h: str) -> bool:
+            return ping(h).get("plugin_output") == f"CRITICAL - kept on {h}" and ping(h).get("current_state") == "2"
+
+        for h in engines:
+            wait_for(lambda h=h: kept(h), 30, what=f"{h}'s passive result")
 
         engine = Engine(tmp_path / "engine", objects(docker, cfg, engines), resources={"USER1": str(BIN)})
         engine.start()
@@ -259,8 +294,8 @@ def test_the_fleet_rebuilds_and_redeploys_itself(docker: Docker, registry: str, 
         standin.wait_idle(240)
         assert [b.result for b in standin.builds_of(DEPLOY)] == ["SUCCESS"], job_log(DEPLOY)
         assert running(engines["poller01"]) == sent["POLLER_IMAGE"]
-        assert retention["poller01"].read_bytes() == kept["poller01"]
-        say(f"Jenkins {DEPLOY} #1: poller01 runs {sent['POLLER_IMAGE'][-71:]}; retention.dat byte-identical")
+        wait_for(lambda: kept("poller01"), 30, what="poller01's state read back from retention.dat")
+        say(f"Jenkins {DEPLOY} #1: poller01 runs {sent['POLLER_IMAGE'][-71:]}; its engine state kept (retention.dat)")
         engine.wait(lambda: image("poller01").get("current_state") == "0", 60, "poller01 image OK")
         say(f"engine: poller01 {IMAGE_SERVICE} OK: {image('poller01')['plugin_output']}")
         assert image("poller02").get("current_state") == "0"
@@ -280,7 +315,7 @@ def test_the_fleet_rebuilds_and_redeploys_itself(docker: Docker, registry: str, 
         standin.wait_idle(240)
         assert [b.result for b in standin.builds_of(DEPLOY)] == ["SUCCESS", "SUCCESS"], job_log(DEPLOY)
         assert running(engines["poller02"]) == sent["POLLER_IMAGE"]
-        assert retention["poller02"].read_bytes() == kept["poller02"]
+        wait_for(lambda: kept("poller02"), 30, what="poller02's state read back from retention.dat")
         engine.wait(lambda: image("poller02").get("current_state") == "0", 60, "poller02 image OK")
         say(f"engine: poller02 {IMAGE_SERVICE} OK: {image('poller02')['plugin_output']}")
         say(f"chain same-tag rebuild -> redeploy -> OK: {time.monotonic() - chain:.1f} s")
@@ -324,6 +359,7 @@ def test_the_fleet_rebuilds_and_redeploys_itself(docker: Docker, registry: str, 
             engine.stop()
         standin.stop()
         server.stop()
+        forwarder.close()
         for h, e in engines.items():
             docker("rm", "-f", e, check=False)
             docker("network", "rm", docker.name(f"e2e-net-{h}"), check=False)

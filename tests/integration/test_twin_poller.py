@@ -3,20 +3,17 @@
 test sshd at start, runs engine, sshd, postfix and config-push under supervisord, takes the central's
 pushes, keeps its host keys and the engine's state across redeploys and rolls back a broken image.
 
-Network rule: the containers are on --internal networks; the host never sends traffic to a
+Network rule: the containers are on an --internal network; the host never sends traffic to a
 container address. The fetch reaches the test sshd (127.0.0.1) through a unix socket mounted into
-the container (ssh's ProxyCommand, below); pushes run inside the container (docker exec)."""
+the container (tests/twin.py); pushes run inside the container (docker exec)."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +23,7 @@ import pytest
 
 from tests.centreon_tree import generate, services
 from tests.helpers import DOCKER_CLI, ROOT, Docker, wait_for
+from tests.twin import CENTRAL, UnixToSshd, central_link, poller_ssh_dir, service_status, twin_vars
 
 pytestmark = [
     pytest.mark.docker,
@@ -37,65 +35,6 @@ pytestmark = [
 ]
 ANSIBLE = ROOT / "ansible"
 POLLER_ID = 7
-CENTRAL = "central.test"
-
-# ssh's ProxyCommand inside the container: stdin/stdout <-> the mounted unix socket
-PROXY = """import os, socket, sys, threading
-s = socket.socket(socket.AF_UNIX)
-try:
-    s.connect(sys.argv[1])
-except OSError as exc:
-    sys.exit(f"proxy: cannot reach the central through {sys.argv[1]}: {exc.strerror}")
-def up():
-    while True:
-        data = os.read(0, 65536)
-        if not data:
-            s.shutdown(socket.SHUT_WR)
-            return
-        s.sendall(data)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    data = s.recv(65536)
-    if not data:
-        break
-    os.write(1, data)
-"""
-
-
-class UnixToSshd:
-    """Forwards connections on a unix socket to the test sshd on 127.0.0.1."""
-
-    def __init__(self, path: Path, port: int) -> None:
-        self.path, self.port = path, port
-        self.server = socket.socket(socket.AF_UNIX)
-        self.server.bind(str(path))
-        self.server.listen(16)
-        self.stop = threading.Event()
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self) -> None:
-        self.server.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                client = self.server.accept()[0]
-            except OSError:
-                continue
-            upstream = socket.create_connection(("127.0.0.1", self.port))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def pump(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-            b.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.close()
 
 
 @dataclass
@@ -150,12 +89,7 @@ class Fleet:
 
     def status(self, host: str, service: str) -> dict[str, str]:
         """The engine's status.dat entry of a service (on the retention host mount)."""
-        text = (self.base(host) / "srv" / "retention" / "status.dat").read_text()
-        for block in re.findall(r"servicestatus \{\n(.*?)\n\t\}", text, re.S):
-            entry = dict(line.strip().split("=", 1) for line in block.splitlines() if "=" in line)
-            if entry.get("service_description") == service:
-                return entry
-        return {}
+        return service_status(self.base(host) / "srv" / "retention" / "status.dat", "web01", service)
 
 
 def build(docker: Docker, tag: str, dockerfile: str) -> str:
@@ -191,27 +125,17 @@ def fleet(
     generate(cache, POLLER_ID, host_names=("web01",), service_names=("Ping",))
     sshd_dir = Path(sshd["PFT_SSHD_DIR"])
     link = tmp / "central-link"  # the unix socket and the ProxyCommand script, mounted in the container
-    link.mkdir()
-    (link / "proxy.py").write_text(PROXY)
-    forwarder = UnixToSshd(link / "sshd.sock", int(sshd["PFT_SSHD_PORT"]))
+    forwarder = central_link(link, int(sshd["PFT_SSHD_PORT"]))
     central_key = tmp / "central_id"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(central_key)], check=True)
     f = Fleet(docker, tmp, cache, central_key, images, int(sshd["PFT_SSHD_PORT"]))
-    host_key = " ".join((sshd_dir / "host_ed25519.pub").read_text().split()[:2])
     for host in ("twin01", "twin02", "twin03"):
-        ssh = f.base(host) / "srv" / "ssh"  # the role's centreon_poller_ssh_dir: the key the poller fetches with
-        ssh.mkdir(parents=True)
-        shutil.copy(sshd_dir / "id_ed25519", ssh / "id_ed25519")
-        (ssh / "known_hosts").write_text(f"{CENTRAL} {host_key}\n")
-        sock = "sshd-late.sock" if host == "twin03" else "sshd.sock"  # twin03's central is down at first
-        proxy = f"/usr/bin/python3 /run/central/proxy.py /run/central/{sock}"
-        (ssh / "ssh_config").write_text(f"Host *\n  ProxyCommand {proxy}\n")
+        # twin03's central is down at first: its socket is made by the test that needs it
+        poller_ssh_dir(f.base(host) / "srv" / "ssh", sshd_dir, "sshd-late.sock" if host == "twin03" else "sshd.sock")
         f.hostvars[host] = {
             "ansible_connection": "local",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "ansible_become": False,
-            "poller_central_host": CENTRAL,
-            "poller_id": POLLER_ID,
             "poller_image_repository": repo,
             "poller_central_pubkeys": [(central_key.with_suffix(".pub")).read_text().strip()],
             "centreon_poller_docker_host": docker.host,
@@ -219,21 +143,9 @@ def fleet(
             "centreon_poller_network": docker.name("twin-net"),  # one for all: address pools are few here
             "centreon_poller_network_internal": True,
             "centreon_poller_engine_name": f.engine(host),
-            "centreon_poller_sshd_port": "",  # nothing listens beyond loopback; pushes run inside
-            "centreon_poller_extra_volumes": [f"{link}:/run/central:ro"],
-            "centreon_poller_extra_env": {
-                "CENTRAL_USER": "root",  # the test sshd's user
-                "REMOTE_CONFIG_DIR": f"{cache}/engine/{{poller_id}}",
-                "REMOTE_BROKER_DIR": f"{cache}/broker/{{poller_id}}",
-                "SSH_CONFIG": "/etc/pollerfleet/ssh/ssh_config",
-                "FETCH_ATTEMPTS": "2",
-                "FETCH_BACKOFF": "1",
-                "FETCH_RETRY_INTERVAL": "2",
-            },
-            # the image's HEALTHCHECK, on a test's clock
-            "centreon_poller_healthcheck": {"interval": "1s", "start_period": "5s", "retries": 4},
             "centreon_poller_health_retries": 60,
             "centreon_poller_health_delay": 1,
+            **twin_vars(link, cache, POLLER_ID),
         }
     yield f
     forwarder.close()

@@ -146,3 +146,5 @@ def test_a_repository_name_git_would_read_as_an_option_is_refused(host: Host) ->
     assert play.returncode != 0
     assert "is not a repository URL and a branch or tag name" in play.stdout, play.stdout[-3000:]
     assert not (host.tmp / "pwned").exists()
+    # refused before anything was touched
+    assert host.docker("ps", "-aq", "--filter", f"name=^/{host.docker.name('refresh-engine')}$") == ""

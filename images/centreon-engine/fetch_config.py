@@ -35,6 +35,7 @@ Exit 0 when a configuration is in place (fresh, or the last good one: said loudl
 2 when there is none at all.
 """
 
+import errno
 import os
 import re
 import shlex
@@ -367,15 +368,38 @@ def describe(exc):
 
 
 def copy_push(source, target):
-    """Copy the pushed tree: directories and regular files only (no links, devices or FIFOs)."""
+    """Copy the pushed tree SOURCE (a path, or a directory fd): directories and regular files only.
+
+    The push directory belongs to the central's unprivileged account, and this runs as root: every
+    entry is opened without following links (O_NOFOLLOW, relative to its directory's fd) and checked
+    on the open fd, so a link swapped in between a look and a read cannot make root copy another
+    file. Links, devices and FIFOs are left out."""
     os.makedirs(target)
-    for entry in os.scandir(source):
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode):
-            copy_push(entry.path, os.path.join(target, entry.name))
-        elif stat.S_ISREG(st.st_mode):
-            shutil.copyfile(entry.path, os.path.join(target, entry.name))
-            os.chmod(os.path.join(target, entry.name), 0o644)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    dir_fd = source if isinstance(source, int) else os.open(source, flags | os.O_DIRECTORY)
+    try:
+        for name in sorted(os.listdir(dir_fd)):
+            try:
+                fd = os.open(name, flags, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENXIO, errno.ENOENT):  # a link, a socket, gone
+                    continue
+                raise
+            try:
+                mode = os.fstat(fd).st_mode
+                if stat.S_ISDIR(mode):
+                    copy_push(fd, os.path.join(target, name))
+                    fd = -1  # closed by the recursive call
+                elif stat.S_ISREG(mode):
+                    with open(os.path.join(target, name), "wb") as out, os.fdopen(fd, "rb", closefd=True) as src:
+                        fd = -1
+                        shutil.copyfileobj(src, out)
+                    os.chmod(os.path.join(target, name), 0o644)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+    finally:
+        os.close(dir_fd)
 
 
 def apply_push(s):
@@ -400,17 +424,29 @@ def apply_push(s):
 
 
 def reload_engine():
-    """SIGHUP to the engine (centengine and nagios re-read their main file on it); its pid or None."""
+    """SIGHUP to the engine (centengine and nagios re-read their main file on it); its pid or None.
+
+    The engine's own worker processes carry its name too: the one to signal is the one whose
+    parent is not an engine."""
+    engines = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "centengine":
-                    os.kill(int(pid), signal.SIGHUP)
-                    return int(pid)
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read()
         except OSError:
             continue
+        name = fields[fields.index("(") + 1 : fields.rindex(")")]
+        if name == "centengine":
+            engines[int(pid)] = int(fields[fields.rindex(")") + 2 :].split()[1])  # ppid
+    for pid, ppid in sorted(engines.items()):
+        if ppid not in engines:
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except OSError:
+                continue
+            return pid
     return None
 
 

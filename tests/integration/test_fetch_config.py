@@ -264,6 +264,8 @@ def test_pushes_are_verified_before_they_replace_the_running_config(central: Pat
     shutil.copytree(central / "engine" / "7", inbox / "engine")
     shutil.copytree(central / "broker" / "7", inbox / "broker")
     os.mkfifo(inbox / "engine" / "fifo")
+    (inbox / "engine" / "passwd.cfg").symlink_to("/etc/passwd")  # root must not copy what a link names
+    (inbox / "engine" / "etc").symlink_to("/etc", target_is_directory=True)
     cfg = tmp_path / "etc"
     env = {
         "PATH": os.environ["PATH"],

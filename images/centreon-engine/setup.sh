@@ -35,6 +35,13 @@ case "${1:-}" in
     mkdir -p /etc/centreon-engine /var/lib/centreon-engine /var/log/centreon-engine /etc/ssh/host-keys \
       /etc/ssh/authorized-keys /var/spool/centreon-push/engine /var/spool/centreon-push/broker
     chown centreon-engine:centreon-engine /etc/centreon-engine /var/lib/centreon-engine /var/log/centreon-engine
+    # cbmod runs inside the engine and writes centreon-broker's cache and logs (production image)
+    if getent group centreon-broker >/dev/null; then
+      usermod -a -G centreon-broker centreon-engine
+      mkdir -p /var/lib/centreon-broker /var/log/centreon-broker
+      chown centreon-broker:centreon-broker /var/lib/centreon-broker /var/log/centreon-broker
+      chmod 0775 /var/lib/centreon-broker /var/log/centreon-broker
+    fi
     chmod 0700 /etc/ssh/host-keys
     chown -R centreon:centreon /var/spool/centreon-push
     chmod -R u=rwX,go= /var/spool/centreon-push

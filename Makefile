@@ -29,6 +29,8 @@ lint: venv
 	$(VENV)/bin/ruff check lib plugins tests commands benchmarks images
 	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks images
 	$(VENV)/bin/mypy lib/
+	# the layers and the clients' independence (setup.cfg [importlinter])
+	$(VENV)/bin/lint-imports
 	shellcheck $(SHELL_SCRIPTS)
 	cd ansible && ../$(VENV)/bin/ansible-lint --offline --profile production
 	$(VENV)/bin/hadolint $(shell git ls-files '*Dockerfile*' 2>/dev/null)

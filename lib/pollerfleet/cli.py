@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
-from . import __version__, config, verbosity
+from pollerfleet import __version__
+from pollerfleet.core import config, verbosity
 
 USAGE_ERROR = 3  # the plugins' UNKNOWN: never WARNING (1) or CRITICAL (2)
 
@@ -48,8 +49,8 @@ def _load(args: argparse.Namespace) -> config.Config:
 
 def _report(r: Any, decision: Any, args: argparse.Namespace, **audit: object) -> int:
     """Audit and print an operator's decision; with --wait, follow the build to its result."""
-    from .follow import follow
-    from .jenkins_api import JenkinsError
+    from pollerfleet.clients.follow import follow
+    from pollerfleet.clients.jenkins import JenkinsError
 
     problem = r.log(decision, dry_run=args.dry_run, **audit)
     print(decision.line)
@@ -69,7 +70,7 @@ def _report(r: Any, decision: Any, args: argparse.Namespace, **audit: object) ->
 
 
 def _redeploy(args: argparse.Namespace) -> int:
-    from .redeploy import Redeployer
+    from pollerfleet.actions.redeploy import Redeployer
 
     r = Redeployer(_load(args))
     decision = r.request(args.host, image=args.image or "", force=args.force, dry_run=args.dry_run, source="operator")
@@ -82,8 +83,8 @@ def _fleet_for(args: argparse.Namespace) -> tuple[config.Config, dict[str, Any]]
     """The configuration and the inventory's fleet; --inventory overrides [fleet] inventory."""
     import dataclasses
 
-    from .inventory import InventoryError
-    from .inventory import load as load_inventory
+    from pollerfleet.core.inventory import InventoryError
+    from pollerfleet.core.inventory import load as load_inventory
 
     cfg = _load(args)
     if args.inventory:
@@ -98,8 +99,8 @@ def _fleet_for(args: argparse.Namespace) -> tuple[config.Config, dict[str, Any]]
 
 def _desired(args: argparse.Namespace) -> int:
     """One line per host: HOST REFERENCE, the image the deploy must land it on."""
-    from .desired import DesiredImages, TargetError, fleet_policy
-    from .names import printable, valid_hostname
+    from pollerfleet.core.names import printable, valid_hostname
+    from pollerfleet.images.desired import DesiredImages, TargetError, fleet_policy
 
     cfg, fleet = _fleet_for(args)
     try:
@@ -131,10 +132,10 @@ def _desired(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     """Does HOST's engine container run REFERENCE's digest, healthy? The deploy job's last word."""
-    from .desired import TargetError, parse_reference
-    from .docker_api import DockerClient, DockerError, NotFound, UsageError
-    from .fleet import endpoint, engine_name
-    from .images import running_image
+    from pollerfleet.clients.docker import DockerClient, DockerError, NotFound, UsageError, host_endpoint
+    from pollerfleet.core.inventory import engine_name
+    from pollerfleet.images.desired import TargetError, parse_reference
+    from pollerfleet.images.freshness import running_image
 
     cfg, fleet = _fleet_for(args)
     if args.host not in fleet:
@@ -148,7 +149,7 @@ def _verify(args: argparse.Namespace) -> int:
     poller = fleet[args.host]
     name = engine_name(poller)
     try:
-        with DockerClient(endpoint(poller, cfg)) as client:
+        with DockerClient(host_endpoint(poller, cfg)) as client:
             running = running_image(client, name)
             state = client.inspect_container(name).get("State") or {}
     except NotFound:
@@ -176,11 +177,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from .desired import fleet_policy
-    from .fleet import ImageJudge, ImageRules
-    from .inventory import InventoryError
-    from .reconcile import reconcile
-    from .redeploy import Redeployer
+    from pollerfleet.actions.judge import ImageJudge, ImageRules
+    from pollerfleet.actions.reconcile import reconcile
+    from pollerfleet.actions.redeploy import Redeployer
+    from pollerfleet.core.inventory import InventoryError
+    from pollerfleet.images.desired import fleet_policy
 
     cfg = _load(args)
     r = Redeployer(cfg)
@@ -216,7 +217,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 def _reconcile_rebuild(cfg: config.Config, args: argparse.Namespace) -> list[Any]:
     """A missed rebuild is retried like a missed redeploy: the newest upstream release without an
     image is asked for, under the rebuild rules (one build per version, dedupe in Jenkins)."""
-    from .rebuild import Rebuilder
+    from pollerfleet.actions.rebuild import Rebuilder
 
     r = Rebuilder(cfg)
     decision = r.request(dry_run=args.dry_run, source="reconcile")
@@ -228,7 +229,7 @@ def _reconcile_rebuild(cfg: config.Config, args: argparse.Namespace) -> list[Any
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from .rebuild import Rebuilder
+    from pollerfleet.actions.rebuild import Rebuilder
 
     r = Rebuilder(_load(args))
     decision = r.request(args.version or "", dry_run=args.dry_run, source="operator")
@@ -236,8 +237,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _sweep_hosts(args: argparse.Namespace, cfg: config.Config) -> list[Any]:
-    from .inventory import InventoryError
-    from .inventory import load as load_inventory
+    from pollerfleet.core.inventory import InventoryError
+    from pollerfleet.core.inventory import load as load_inventory
 
     if cfg.fleet.inventory is None:
         _fail("no fleet inventory is configured: set [fleet] inventory")
@@ -254,7 +255,8 @@ def _sweep_hosts(args: argparse.Namespace, cfg: config.Config) -> list[Any]:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    from .sweep import Sweeper, table, to_json, worst_code
+    from pollerfleet.fleet.render import table, to_json
+    from pollerfleet.fleet.sweep import Sweeper, worst_code
 
     cfg = _load(args)
     hosts = _sweep_hosts(args, cfg)
@@ -288,7 +290,7 @@ def _colour_wanted(args: argparse.Namespace) -> bool:
 def _rollout(args: argparse.Namespace) -> int:
     import json
 
-    from .rollout import observe, render, to_json
+    from pollerfleet.fleet.rollout import observe, render, to_json
 
     cfg = _load(args)
     args.host = None
@@ -315,7 +317,8 @@ def _rollout(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .sweep import ServiceNames, SubmitError, Sweeper, command_lines, refused_hosts, submit
+    from pollerfleet.fleet.submit import ServiceNames, SubmitError, command_lines, refused_hosts, submit
+    from pollerfleet.fleet.sweep import Sweeper
 
     cfg = _load(args)
     hosts = _sweep_hosts(args, cfg)
@@ -342,9 +345,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _sweep_options(p: argparse.ArgumentParser) -> None:
-    from .containers import add_threshold_options
-    from .imagecheck import add_options
-    from .plugin import positive_float
+    from pollerfleet.checks.container import add_threshold_options
+    from pollerfleet.checks.image import add_options
+    from pollerfleet.checks.runtime import positive_float
 
     p.add_argument("--host", action="append", metavar="HOST", help="only this inventory host (repeatable)")
     p.add_argument("--group", metavar="GROUP", help="another inventory group than [fleet] group")
@@ -400,8 +403,8 @@ def _stale_result(args: argparse.Namespace) -> int:
 
 
 def _breaker(args: argparse.Namespace) -> int:
-    from .jenkins_api import JenkinsError
-    from .redeploy import Redeployer, StateError
+    from pollerfleet.actions.redeploy import Redeployer, StateError
+    from pollerfleet.clients.jenkins import JenkinsError
 
     r = Redeployer(_load(args))
     if args.action == "status":
@@ -418,7 +421,7 @@ def _breaker(args: argparse.Namespace) -> int:
 
 def _service(text: str) -> str:
     """A service description as it goes into the engine's command pipe: no ';', no control characters."""
-    from .names import command_field_problem
+    from pollerfleet.core.names import command_field_problem
 
     problem = command_field_problem(text, "service name")
     if problem:
@@ -427,13 +430,13 @@ def _service(text: str) -> str:
 
 
 def _seconds(text: str) -> float:
-    from .plugin import positive_float
+    from pollerfleet.checks.runtime import positive_float
 
     return positive_float(text)
 
 
 def range_arg(text: str) -> str:
-    from .plugin import range_arg as check
+    from pollerfleet.checks.runtime import range_arg as check
 
     return check(text)
 

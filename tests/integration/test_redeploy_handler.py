@@ -318,8 +318,8 @@ def test_jenkins_down_is_logged_and_the_handler_exits_cleanly(
 
 
 def test_bad_token_unknown_job_and_missing_crumb_are_one_line_reasons(make_fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from pollerfleet import config as config_mod
-    from pollerfleet.jenkins_api import JenkinsClient, JenkinsError
+    from pollerfleet.clients.jenkins import JenkinsClient, JenkinsError
+    from pollerfleet.core import config as config_mod
 
     f = make_fleet()
     cfg = config_mod.load(str(f.config))

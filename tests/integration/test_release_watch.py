@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pollerfleet.upstream import UpstreamError, UpstreamRepo
+from pollerfleet.clients.upstream import UpstreamError, UpstreamRepo
 from tests.helpers import PLUGINS, Docker, run_plugin, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pollerfleet import sweep
+from pollerfleet.fleet import submit as pipe
 
 
 def test_every_write_is_whole_lines_of_at_most_pipe_buf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,12 +38,12 @@ def test_every_write_is_whole_lines_of_at_most_pipe_buf(tmp_path: Path, monkeypa
         writes.append(bytes(data[:n]))
         return n
 
-    monkeypatch.setattr(sweep.os, "write", recording_write)
+    monkeypatch.setattr(pipe.os, "write", recording_write)
     for _ in range(100):  # the reader must have the pipe open before a non-blocking writer can
         try:
-            written = sweep.submit(fifo, lines)
+            written = pipe.submit(fifo, lines)
             break
-        except sweep.SubmitError:
+        except pipe.SubmitError:
             threading.Event().wait(0.02)
     else:
         raise AssertionError("the reader never opened the FIFO")

@@ -63,7 +63,7 @@ def test_command_line_parses_with_the_plugin(cmd: dict[str, Any]) -> None:
     argv = shlex.split(line)  # the engine hands the line to /bin/sh: the same word splitting
     assert argv[0] == f"{PLUGINS}/{cmd['plugin']}"
     if cmd["plugin"].startswith("handle_"):
-        from pollerfleet.handlers import rebuild_parser, redeploy_parser
+        from pollerfleet.actions.handlers import rebuild_parser, redeploy_parser
 
         parser = redeploy_parser() if cmd["plugin"] == "handle_poller_redeploy" else rebuild_parser()
         args = parser.parse_args(argv[1:])  # a bad call raises here

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pollerfleet import config
+from pollerfleet.core import config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import pytest
 from nagiosplugin.state import Critical, Ok, Warn
 
-from pollerfleet.containers import ContainerState, assess
-from pollerfleet.timefmt import human_duration, parse_timestamp
+from pollerfleet.checks.container import ContainerState, assess
+from pollerfleet.core.timefmt import human_duration, parse_timestamp
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 

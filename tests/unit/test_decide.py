@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from pollerfleet.config import RedeploySettings
-from pollerfleet.decide import Action, FleetState, Request, Rules, Snapshot, decide
-from pollerfleet.jenkins_api import BuildRef
+from pollerfleet.actions.decide import Action, FleetState, Request, Rules, Snapshot, decide
+from pollerfleet.clients.jenkins import BuildRef
+from pollerfleet.core.config import RedeploySettings
 
 NOW = 1_800_000_000.0
 JOB = "deploy-centreon-poller"

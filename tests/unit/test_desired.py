@@ -11,12 +11,12 @@ from typing import Optional
 
 import pytest
 
-from pollerfleet.config import Config, RegistrySettings
-from pollerfleet.desired import DesiredImages, RegistryUnreadable, TargetError, parse_reference
-from pollerfleet.images import Reference, RegistryView, RunningImage, freshness
-from pollerfleet.inventory import PollerHost
-from pollerfleet.registry import ImageInfo, NotFound, RegistryError
-from pollerfleet.versions import Policy, parse_tag
+from pollerfleet.clients.registry import ImageInfo, NotFound, RegistryError
+from pollerfleet.core.config import Config, RegistrySettings
+from pollerfleet.core.inventory import PollerHost
+from pollerfleet.core.versions import Policy, parse_tag
+from pollerfleet.images.desired import DesiredImages, RegistryUnreadable, TargetError, parse_reference
+from pollerfleet.images.freshness import Reference, RegistryView, RunningImage, freshness
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 REPO = "registry.example:5000/centreon/centreon-engine"

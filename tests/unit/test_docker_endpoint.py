@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pollerfleet.docker_api import UsageError, _demux, endpoint_for
+from pollerfleet.clients.docker import UsageError, _demux, endpoint_for
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pollerfleet.fleet import ImageRules
-from pollerfleet.images import Freshness, Reference, RunningImage
-from pollerfleet.versions import parse_tag
+from pollerfleet.actions.judge import ImageRules
+from pollerfleet.core.versions import parse_tag
+from pollerfleet.images.freshness import Freshness, Reference, RunningImage
 
 DAY = 86400
 

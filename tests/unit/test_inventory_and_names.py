@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pollerfleet.inventory import InventoryError, load
-from pollerfleet.names import printable, valid_hostname, valid_version
+from pollerfleet.core.inventory import InventoryError, load
+from pollerfleet.core.names import printable, valid_hostname, valid_version
 
 YAML = """
 all:

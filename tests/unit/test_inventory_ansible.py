@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pollerfleet.inventory import InventoryError, expand_host_range, load
+from pollerfleet.core.inventory import InventoryError, expand_host_range, load
 
 ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
 

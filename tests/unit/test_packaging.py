@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pollerfleet import config
+from pollerfleet.core import config
 from tests.helpers import ROOT
 
 EXAMPLE = ROOT / "packaging" / "fleet.toml"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pollerfleet import config
-from pollerfleet.inventory import PollerHost
-from pollerfleet.reconcile import Verdict, reconcile
-from pollerfleet.redeploy import Redeployer
+from pollerfleet.actions.judge import Verdict
+from pollerfleet.actions.reconcile import reconcile
+from pollerfleet.actions.redeploy import Redeployer
+from pollerfleet.core import config
+from pollerfleet.core.inventory import PollerHost
 
 
 def test_a_forged_host_name_is_never_judged_and_is_refused(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ observes a real fleet; these are the states a healthy test fleet does not show).
 
 from __future__ import annotations
 
-from pollerfleet.rollout import HostImage, Rollout, render, to_json
+from pollerfleet.fleet.rollout import HostImage, Rollout, render, to_json
 
 D5 = "sha256:" + "5" * 64
 D1 = "sha256:" + "1" * 64

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pollerfleet.upstream import Package, UpstreamError, _decompressor, compare, rpmvercmp
+from pollerfleet.clients.upstream import Package, UpstreamError, _decompressor, compare, rpmvercmp
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from pollerfleet import plugin, verbosity
+from pollerfleet.checks import runtime as plugin
+from pollerfleet.core import verbosity
 
 
 @pytest.mark.parametrize(

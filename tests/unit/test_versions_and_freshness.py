@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from pollerfleet.imagecheck import days_range
-from pollerfleet.images import Freshness, Reference, RegistryView, RunningImage, freshness
-from pollerfleet.registry import ImageInfo, _path_of
-from pollerfleet.versions import Policy, parse_tag
+from pollerfleet.checks.image import days_range
+from pollerfleet.clients.registry import ImageInfo, _path_of
+from pollerfleet.core.versions import Policy, parse_tag
+from pollerfleet.images.freshness import Freshness, Reference, RegistryView, RunningImage, freshness
 
 NOW = 1_800_000_000.0
 DAY = 86400

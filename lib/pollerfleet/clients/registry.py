@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin, urlsplit
 
-from . import verbosity
-from .config import ConfigError, RegistrySettings, read_secret
-from .names import plain
-from .timefmt import epoch
+from pollerfleet.core import verbosity
+from pollerfleet.core.config import ConfigError, RegistrySettings, read_secret
+from pollerfleet.core.names import plain
+from pollerfleet.core.timefmt import epoch
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

@@ -16,9 +16,9 @@ from urllib.parse import quote, urlsplit
 import jenkins
 import requests
 
-from . import verbosity
-from .config import ConfigError, JenkinsSettings, read_secret
-from .names import plain
+from pollerfleet.core import verbosity
+from pollerfleet.core.config import ConfigError, JenkinsSettings, read_secret
+from pollerfleet.core.names import plain
 
 
 class JenkinsError(Exception):

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
 
-from .config import RedeploySettings
-from .jenkins_api import BuildRef
+from pollerfleet.clients.jenkins import BuildRef
+from pollerfleet.core.config import RedeploySettings
 
 IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
 FAILED_RESULTS = ("FAILURE",)

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .config import Config, ConfigError, RegistrySettings
-from .docker_api import DockerClient
-from .images import Freshness, Reference, RegistryView, freshness, registry_view, running_image
-from .inventory import PollerHost
-from .regcache import RegistryCache
-from .registry import ImageInfo, NotFound, RegistryClient, RegistryError, registry_base, settings_for
-from .versions import Policy, parse_tag
+from pollerfleet.clients.docker import DockerClient
+from pollerfleet.clients.regcache import RegistryCache
+from pollerfleet.clients.registry import ImageInfo, NotFound, RegistryClient, RegistryError, registry_base, settings_for
+from pollerfleet.core.config import Config, ConfigError, RegistrySettings
+from pollerfleet.core.inventory import PollerHost
+from pollerfleet.core.versions import Policy, parse_tag
+from pollerfleet.images.freshness import Freshness, Reference, RegistryView, freshness, registry_view, running_image
 
 PIN_VAR = "poller_image_tag"
 REPOSITORY_VAR = "poller_image_repository"
@@ -271,6 +271,6 @@ class DesiredImages:
 
 
 def _printable(text: str, limit: int = 120) -> str:
-    from .names import printable
+    from pollerfleet.core.names import printable
 
     return printable(text, limit)

@@ -568,3 +568,8 @@ def expand_host_range(pattern: str) -> list[str]:
     for item in seq:
         out += expand_host_range(f"{head}{item}{tail}")
     return out
+
+
+def engine_name(host: PollerHost, default: str = "centreon-engine") -> str:
+    """The engine container's name on HOST: the Ansible role's own variable when the inventory sets it."""
+    return str(host.vars.get("centreon_poller_engine_name") or default)

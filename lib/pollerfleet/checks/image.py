@@ -8,13 +8,13 @@ from typing import Any, Callable, Optional
 
 import nagiosplugin
 
-from . import inventory
-from .config import Config, ConfigError
-from .desired import DesiredImages, TargetError, fleet_policy
-from .docker_api import DockerClient, DockerError, NotFound
-from .images import Freshness
-from .inventory import InventoryError, PollerHost
-from .registry import RegistryError
+from pollerfleet.clients.docker import DockerClient, DockerError, NotFound
+from pollerfleet.clients.registry import RegistryError
+from pollerfleet.core import inventory
+from pollerfleet.core.config import Config, ConfigError
+from pollerfleet.core.inventory import InventoryError, PollerHost
+from pollerfleet.images.desired import DesiredImages, TargetError, fleet_policy
+from pollerfleet.images.freshness import Freshness
 
 DAY = 86400
 

@@ -9,10 +9,11 @@ import sys
 import traceback
 from typing import Any, Callable, NoReturn, Optional
 
-from . import __version__, config, verbosity
-from .decide import Action
-from .names import printable
-from .redeploy import Decision, Redeployer
+from pollerfleet import __version__
+from pollerfleet.actions.decide import Action
+from pollerfleet.actions.redeploy import Decision, Redeployer
+from pollerfleet.core import config, verbosity
+from pollerfleet.core.names import printable
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
@@ -125,7 +126,7 @@ def handle_rebuild(argv: Optional[list[str]] = None) -> int:
     """handle_engine_rebuild STATE STATETYPE ATTEMPT; 0 unless it was misused."""
 
     def act(args: argparse.Namespace, cfg: config.Config, label: str) -> tuple[Any, Decision]:
-        from .rebuild import Rebuilder
+        from pollerfleet.actions.rebuild import Rebuilder
 
         r = Rebuilder(cfg)
         if args.state.upper() not in ("WARNING", "CRITICAL") or args.statetype.upper() != "HARD":

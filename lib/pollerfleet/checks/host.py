@@ -9,7 +9,7 @@ import nagiosplugin
 from nagiosplugin.state import Critical, Ok
 from packaging.version import InvalidVersion, Version
 
-from .docker_api import DockerClient, DockerError
+from pollerfleet.clients.docker import DockerClient, DockerError
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from . import verbosity
-from .docker_api import DockerClient
-from .regcache import RegistryCache
-from .registry import ImageInfo, NotFound, RegistryClient
-from .timefmt import epoch, human_duration
-from .versions import Policy, TagVersion, parse_tag, releases_newer
+from pollerfleet.clients.docker import DockerClient
+from pollerfleet.clients.regcache import RegistryCache
+from pollerfleet.clients.registry import ImageInfo, NotFound, RegistryClient
+from pollerfleet.core import verbosity
+from pollerfleet.core.timefmt import epoch, human_duration
+from pollerfleet.core.versions import Policy, TagVersion, parse_tag, releases_newer
 
 VERSION_LABEL = "org.opencontainers.image.version"
 CREATED_LABEL = "org.opencontainers.image.created"

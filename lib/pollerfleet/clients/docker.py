@@ -30,12 +30,16 @@ import urllib.parse
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from . import verbosity
-from .names import plain
+from pollerfleet.core import verbosity
+from pollerfleet.core.names import plain
 
 DEFAULT_PORT = 2376
+
+if TYPE_CHECKING:
+    from pollerfleet.core.config import Config
+    from pollerfleet.core.inventory import PollerHost
 
 
 class DockerError(Exception):
@@ -522,3 +526,19 @@ def _demux(raw: bytes) -> bytes:
         out += raw[i + 8 : i + 8 + size]
         i += 8 + size
     return bytes(out) if i else raw
+
+
+def host_endpoint(host: PollerHost, cfg: Config, timeout: Optional[float] = None) -> Endpoint:
+    """The Docker endpoint of an inventory host: ``poller_docker_url`` if set, else
+    tcp://ADDRESS:PORT with the fleet's TLS settings (``poller_docker_tls_dir`` per host)."""
+    tls_dir = host.vars.get("poller_docker_tls_dir") or cfg.docker.tls_dir
+    return endpoint_for(
+        host.address,
+        host.docker_url,
+        str(tls_dir) if tls_dir else None,
+        no_tls=not cfg.docker.tls,
+        port=cfg.docker.port,
+        timeout=timeout or cfg.docker.timeout,
+        api_version=cfg.docker.api_version,
+        ssh_config=cfg.docker.ssh_config,
+    )

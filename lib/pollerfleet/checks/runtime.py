@@ -19,8 +19,9 @@ from typing import Any, NoReturn, TypeVar
 
 import nagiosplugin
 
-from . import __version__, config, verbosity
-from .docker_api import DockerClient, UsageError, endpoint_for
+from pollerfleet import __version__
+from pollerfleet.clients.docker import DockerClient, UsageError, endpoint_for
+from pollerfleet.core import config, verbosity
 
 UNKNOWN = 3
 F = TypeVar("F", bound=Callable[..., Any])

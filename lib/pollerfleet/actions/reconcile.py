@@ -12,19 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .inventory import PollerHost
-from .names import valid_hostname
-from .redeploy import Decision, Redeployer
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether one host runs a stale image, and the sentence that says so."""
-
-    host: str
-    stale: bool
-    summary: str
-    error: bool = False  # the host could not be evaluated (daemon or registry unreachable)
+from pollerfleet.actions.judge import Verdict
+from pollerfleet.actions.redeploy import Decision, Redeployer
+from pollerfleet.core.inventory import PollerHost
+from pollerfleet.core.names import valid_hostname
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any, Callable, Optional
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
-from .docker_api import DockerClient, DockerError, NotFound
-from .timefmt import human_duration, parse_timestamp
+from pollerfleet.clients.docker import DockerClient, DockerError, NotFound
+from pollerfleet.core.timefmt import human_duration, parse_timestamp
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import Config, ConfigError
-from .desired import DesiredImages, Target, TargetError, fleet_policy, pin_of, repository_of
-from .docker_api import DockerClient, DockerError, UsageError
-from .fleet import endpoint, engine_name
-from .images import running_image
-from .inventory import PollerHost
-from .jenkins_api import BuildRef, JenkinsClient, JenkinsError
-from .names import printable
+from pollerfleet.clients.docker import DockerClient, DockerError, UsageError, host_endpoint
+from pollerfleet.clients.jenkins import BuildRef, JenkinsClient, JenkinsError
+from pollerfleet.core.config import Config, ConfigError
+from pollerfleet.core.inventory import PollerHost, engine_name
+from pollerfleet.core.names import printable
+from pollerfleet.images.desired import DesiredImages, Target, TargetError, fleet_policy, pin_of, repository_of
+from pollerfleet.images.freshness import running_image
 
 COLOURS = {"desired": "\033[32m", "other": "\033[33m", "unknown": "\033[35m", "open": "\033[31m"}
 RESET = "\033[0m"
@@ -89,7 +88,7 @@ def observe(
     cfg: Config, fleet: dict[str, PollerHost], *, timeout: float = 10.0, workers: int = 50, last: int = 5
 ) -> Rollout:
     """Ask every host, the registry, Jenkins and the local files; never raises."""
-    from .redeploy import Redeployer
+    from pollerfleet.actions.redeploy import Redeployer
 
     hosts = [fleet[name] for name in sorted(fleet)]
     images = DesiredImages(cfg, fleet_policy(cfg), use_cache=True)
@@ -107,7 +106,7 @@ def observe(
     def one(poller: PollerHost) -> HostImage:
         h = HostImage(poller.name, pin=pin_of(poller))
         try:
-            with DockerClient(endpoint(poller, cfg, timeout)) as client:
+            with DockerClient(host_endpoint(poller, cfg, timeout)) as client:
                 running = running_image(client, engine_name(poller))
             h.tag, h.digest = running.shown, (running.digests[0] if running.digests else "")
         except (DockerError, UsageError) as exc:

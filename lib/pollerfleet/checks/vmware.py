@@ -15,8 +15,8 @@ from typing import Any, Optional
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
-from .containers import ContainerState, assess, inspect_state, state_metrics
-from .docker_api import DockerClient, DockerError
+from pollerfleet.checks.container import ContainerState, assess, inspect_state, state_metrics
+from pollerfleet.clients.docker import DockerClient, DockerError
 
 IGNORED_NETWORKS = {"none", "host"}
 

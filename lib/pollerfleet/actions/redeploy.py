@@ -26,14 +26,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import inventory as inventory_mod
-from .config import Config, ConfigError
-from .decide import IMAGE_PARAMETER, Action, FleetState, Request, Rules, Snapshot, decide, names, stamp
-from .desired import DesiredImages, RegistryUnreadable, Target, TargetError, fleet_policy
-from .docker_api import DockerClient, DockerError, UsageError
-from .images import running_image
-from .jenkins_api import BuildRef, JenkinsClient, JenkinsError
-from .names import printable, valid_hostname
+from pollerfleet.actions.decide import (
+    IMAGE_PARAMETER,
+    Action,
+    FleetState,
+    Request,
+    Rules,
+    Snapshot,
+    decide,
+    names,
+    stamp,
+)
+from pollerfleet.clients.docker import DockerClient, DockerError, UsageError
+from pollerfleet.clients.jenkins import BuildRef, JenkinsClient, JenkinsError
+from pollerfleet.core import inventory as inventory_mod
+from pollerfleet.core.config import Config, ConfigError
+from pollerfleet.core.names import printable, valid_hostname
+from pollerfleet.images.desired import DesiredImages, RegistryUnreadable, Target, TargetError, fleet_policy
+from pollerfleet.images.freshness import running_image
 
 RESET_ADVICE = "checks it and runs `pollerfleet breaker reset` (the file is kept for inspection)"
 NO_PROGRESS_KEPT = 200  # build numbers remembered as no-progress (the breaker reads the last 50 builds)
@@ -386,9 +396,10 @@ class Redeployer:
 
     def running_digests(self, poller: inventory_mod.PollerHost) -> tuple[str, ...]:
         """The registry digests of the image POLLER's engine container runs."""
-        from .fleet import endpoint, engine_name
+        from pollerfleet.clients.docker import host_endpoint
+        from pollerfleet.core.inventory import engine_name
 
-        with DockerClient(endpoint(poller, self.cfg)) as client:
+        with DockerClient(host_endpoint(poller, self.cfg)) as client:
             return running_image(client, engine_name(poller)).digests
 
     # -- around the decision ------------------------------------------------------------------

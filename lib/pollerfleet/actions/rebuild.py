@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from .config import Config, ConfigError
-from .decide import Action
-from .jenkins_api import JenkinsClient, JenkinsError
-from .names import printable, valid_version
-from .redeploy import AuditLog, Decision, StateError, StateStore
-from .registry import RegistryError
-from .release import ReleaseStatus, release_status
-from .upstream import UpstreamError
-from .versions import Policy, parse_tag
+from pollerfleet.actions.decide import Action
+from pollerfleet.actions.redeploy import AuditLog, Decision, StateError, StateStore
+from pollerfleet.clients.jenkins import JenkinsClient, JenkinsError
+from pollerfleet.clients.registry import RegistryError
+from pollerfleet.clients.upstream import UpstreamError
+from pollerfleet.core.config import Config, ConfigError
+from pollerfleet.core.names import printable, valid_version
+from pollerfleet.core.versions import Policy, parse_tag
+from pollerfleet.images.release import ReleaseStatus, release_status
 
 
 class Rebuilder:

@@ -20,7 +20,7 @@ from xml.etree import ElementTree
 
 import requests
 
-from . import verbosity
+from pollerfleet.core import verbosity
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"

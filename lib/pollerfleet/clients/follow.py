@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Callable, Optional, TextIO
 
-from .jenkins_api import BuildRef, JenkinsClient
+from pollerfleet.clients.jenkins import BuildRef, JenkinsClient
 
 
 def follow(

@@ -4,49 +4,36 @@ registry cache for all, and the results for people (a table), machines (JSON) or
 engine (passive check results through its external command file).
 
 One slow or hung host never stalls the rest: a bounded thread pool, a per-host timeout on every
-Docker call, and a host whose daemon does not answer is not asked again for its services.
-"""
+Docker call, and a host whose daemon does not answer is not asked again for its services."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import logging
-import os
 import queue
-import select
-import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import nagiosplugin
 from nagiosplugin.output import Output
 
-from . import imagecheck
-from .config import Config, ConfigError
-from .containers import ContainerContext, ContainerResource, ContainerSummary, threshold_contexts
-from .daemon import DaemonContext, DaemonResource, DaemonSummary
-from .docker_api import DockerClient, UsageError
-from .fleet import endpoint, engine_name
-from .inventory import PollerHost
-from .names import command_field_problem, plain, printable, valid_hostname
-from .vmware import VmwareContext, VmwareResource, VmwareSummary
+from pollerfleet.checks import image as imagecheck
+from pollerfleet.checks.container import ContainerContext, ContainerResource, ContainerSummary, threshold_contexts
+from pollerfleet.checks.host import DaemonContext, DaemonResource, DaemonSummary
+from pollerfleet.checks.vmware import VmwareContext, VmwareResource, VmwareSummary
+from pollerfleet.clients.docker import DockerClient, UsageError, host_endpoint
+from pollerfleet.core.config import Config, ConfigError
+from pollerfleet.core.inventory import PollerHost, engine_name
+from pollerfleet.core.names import printable, valid_hostname
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+
+
 SERVICES = ("container", "image", "vmware")
-
-
-@dataclass(frozen=True)
-class ServiceNames:
-    """The Centreon service descriptions the results are submitted as."""
-
-    container: str = "Poller container"
-    image: str = "Poller image"
-    vmware: str = "Poller vmware"
 
 
 @dataclass
@@ -109,7 +96,7 @@ class Sweeper:
             down = Outcome(3, f"DOCKER UNKNOWN - {why}")
             return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {why}") for s in SERVICES})
         try:
-            ep = endpoint(h, self.cfg, timeout=self.args.timeout)
+            ep = host_endpoint(h, self.cfg, timeout=self.args.timeout)
         except UsageError as exc:
             down = Outcome(3, f"DOCKER UNKNOWN - {exc}")
             return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {exc}") for s in SERVICES})
@@ -247,167 +234,3 @@ class Sweeper:
             client = self._clients.pop(host, None)
         if client is not None:
             client.abort()
-
-
-# -- the engine's external command file -------------------------------------------------------------
-class SubmitError(Exception):
-    """The results could not be handed to the engine; str() says why."""
-
-
-def command_lines(results: list[HostResult], names: ServiceNames, now: Optional[int] = None) -> list[str]:
-    """PROCESS_HOST_CHECK_RESULT / PROCESS_SERVICE_CHECK_RESULT lines, one per host and service.
-
-    A host whose name is not a valid host name gets no line; a service name that could forge a
-    field is a ValueError. Each line fits in one atomic pipe write (PIPE_BUF)."""
-    t = int(now if now is not None else time.time())
-    for what, name in (("container", names.container), ("image", names.image), ("vmware", names.vmware)):
-        problem = command_field_problem(name, f"{what} service name")
-        if problem:
-            raise ValueError(problem)
-
-    def clean(text: str) -> str:
-        return plain(text).replace("\\", "\\\\")
-
-    def line(head: str, output: str) -> str:
-        room = PIPE_BUF - 1 - len(head.encode())
-        out = clean(output).encode()
-        if len(out) > room:  # cut on a character boundary, and say so
-            out = out[: max(0, room - 3)].decode("utf-8", "ignore").encode() + b"..."
-        return head + out.decode()
-
-    lines = []
-    for r in results:
-        if not valid_hostname(r.host):
-            continue
-        # host checks know UP(0) and DOWN(1): a daemon that does not answer is a host that is down
-        host_code = 0 if r.daemon.code in (0, 1) else 1
-        lines.append(line(f"[{t}] PROCESS_HOST_CHECK_RESULT;{r.host};{host_code};", r.daemon.line))
-        for service, outcome in r.services.items():
-            lines.append(
-                line(
-                    f"[{t}] PROCESS_SERVICE_CHECK_RESULT;{r.host};{getattr(names, service)};{outcome.code};",
-                    outcome.line,
-                )
-            )
-    return lines
-
-
-def refused_hosts(results: list[HostResult]) -> list[str]:
-    """One line per host the sweep refused to ask or submit (its name could forge engine commands)."""
-    return [r.daemon.line.split(" - ", 1)[-1] for r in results if not valid_hostname(r.host)]
-
-
-PIPE_BUF = select.PIPE_BUF  # a pipe write of at most this many bytes is never interleaved with another's
-
-
-def _writes(lines: list[str]) -> Iterator[bytes]:
-    """Whole lines packed into writes of at most PIPE_BUF bytes (a longer line is cut to fit)."""
-    chunk = b""
-    for text in lines:
-        one = text.encode()[: PIPE_BUF - 1].decode("utf-8", "ignore").encode() + b"\n"
-        if len(chunk) + len(one) > PIPE_BUF:
-            yield chunk
-            chunk = b""
-        chunk += one
-    if chunk:
-        yield chunk
-
-
-def submit(path: Path, lines: list[str], allow_regular_file: bool = False, timeout: float = 10.0) -> int:
-    """Write LINES to the engine's command file; return bytes written.
-
-    The file must be a FIFO (the engine's command pipe) unless ALLOW_REGULAR_FILE. It is opened
-    without blocking: with no engine reading, the pipe refuses (ENXIO) instead of hanging forever.
-    Each write is whole lines and at most PIPE_BUF bytes, so the engine never reads a line of ours
-    interleaved with another writer's (a larger write to a pipe is not atomic).
-    """
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise SubmitError(f"the engine's command file {path} does not exist (is the engine running?)") from None
-    if not stat.S_ISFIFO(st.st_mode) and not allow_regular_file:
-        raise SubmitError(f"{path} is not a FIFO: not the engine's command pipe (--allow-regular-file to write anyway)")
-    flags = os.O_WRONLY | os.O_NONBLOCK | (0 if stat.S_ISFIFO(st.st_mode) else os.O_APPEND)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        if exc.errno == 6:  # ENXIO: a FIFO nobody reads
-            raise SubmitError(f"no engine reads {path} (the pipe has no reader)") from None
-        raise SubmitError(f"cannot open {path}: {exc.strerror}") from None
-    written = 0
-    try:
-        for data in _writes(lines):
-            deadline = time.monotonic() + timeout
-            view = memoryview(data)
-            while view:
-                try:
-                    n = os.write(fd, view)
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise SubmitError(f"the engine did not read {path} within {timeout:g} s") from None
-                    time.sleep(0.01)
-                    continue
-                written += n
-                view = view[n:]
-    finally:
-        os.close(fd)
-    return written
-
-
-# -- for people ------------------------------------------------------------------------------------
-COLOURS = {"OK": "\033[32m", "WARNING": "\033[33m", "CRITICAL": "\033[31m", "UNKNOWN": "\033[35m"}
-
-
-def detail(r: HostResult) -> str:
-    """What is wrong with a host, whole: each problem once (a host that does not answer says so
-    once, not four times)."""
-    problems = dict.fromkeys(
-        o.line.split(" - ", 1)[-1].split(" | ")[0] for o in (r.daemon, *r.services.values()) if o.code
-    )
-    return "; ".join(problems)
-
-
-def table(results: list[HostResult], colour: bool, width: Optional[int] = None) -> str:
-    """The fleet as a table whose columns fit their content; DETAIL whole, wrapped to WIDTH
-    (a terminal's) in its own column (under the row when the terminal is too narrow for that),
-    or on one line when WIDTH is None."""
-    import textwrap
-
-    heads = ("DOCKER", "CONTAINER", "IMAGE", "VMWARE")
-    states = [[r.daemon, r.services["container"], r.services["image"], r.services["vmware"]] for r in results]
-    host_w = max([len("HOST"), *(len(printable(r.host)) for r in results)]) + 2
-    widths = [max([len(h), *(len(row[i].state) for row in states)]) + 2 for i, h in enumerate(heads)]
-    indent = host_w + sum(widths)
-    if width and width - indent < 30:  # too narrow beside the states: the detail goes under its row
-        indent = 4
-    wrap_at = width - indent if width else None
-
-    def cell(o: Outcome, w: int) -> str:
-        text = o.state.ljust(w)
-        return f"{COLOURS[o.state]}{text}\033[0m" if colour else text
-
-    rows = ["HOST".ljust(host_w) + "".join(h.ljust(w) for h, w in zip(heads, widths)) + "DETAIL"]
-    for r, row in zip(results, states):
-        text = detail(r)
-        lines = textwrap.wrap(text, wrap_at, break_on_hyphens=False) if wrap_at else [text]
-        head = printable(r.host).ljust(host_w) + "".join(cell(o, w) for o, w in zip(row, widths))
-        if indent == 4:
-            rows += [head.rstrip(), *(" " * indent + line for line in lines)]
-            continue
-        rows.append((head + (lines[0] if lines else "")).rstrip())
-        rows += [" " * indent + line for line in lines[1:]]
-    return "\n".join(rows)
-
-
-def to_json(results: list[HostResult]) -> list[dict[str, Any]]:
-    return [
-        {
-            "host": r.host,
-            "state": STATES[worst_code([r.daemon.code, *(o.code for o in r.services.values())])],
-            "seconds": round(r.seconds, 3),
-            "docker": vars(r.daemon),
-            "services": {k: vars(v) for k, v in r.services.items()},
-            "detail": detail(r),
-        }
-        for r in results
-    ]

@@ -1,44 +1,31 @@
-"""The fleet as a whole: how to reach each inventory host's Docker daemon, and the image verdict
-per host that the reconciler (and the fleet sweep) use, with the same logic as the plugins."""
+"""When reconcile calls a host's image stale enough to redeploy: the image check's verdict and its
+CRITICAL thresholds, for each inventory host, with the same code as the plugin."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import nagiosplugin
 
-from .config import Config, ConfigError
-from .desired import DesiredImages, TargetError
-from .docker_api import DockerClient, DockerError, Endpoint, NotFound, UsageError, endpoint_for
-from .images import Freshness
-from .inventory import PollerHost
-from .reconcile import Verdict
-from .registry import RegistryError
-from .versions import Policy
+from pollerfleet.clients.docker import DockerClient, DockerError, NotFound, UsageError, host_endpoint
+from pollerfleet.clients.registry import RegistryError
+from pollerfleet.core.config import Config, ConfigError
+from pollerfleet.core.inventory import PollerHost, engine_name
+from pollerfleet.core.versions import Policy
+from pollerfleet.images.desired import DesiredImages, TargetError
+from pollerfleet.images.freshness import Freshness
 
 DAY = 86400
 
 
-def engine_name(host: PollerHost, default: str = "centreon-engine") -> str:
-    """The engine container's name on HOST: the Ansible role's own variable when the inventory sets it."""
-    return str(host.vars.get("centreon_poller_engine_name") or default)
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one host runs a stale image, and the sentence that says so."""
 
-
-def endpoint(host: PollerHost, cfg: Config, timeout: Optional[float] = None) -> Endpoint:
-    """The Docker endpoint of an inventory host: ``poller_docker_url`` if set, else
-    tcp://ADDRESS:PORT with the fleet's TLS settings (``poller_docker_tls_dir`` per host)."""
-    tls_dir = host.vars.get("poller_docker_tls_dir") or cfg.docker.tls_dir
-    return endpoint_for(
-        host.address,
-        host.docker_url,
-        str(tls_dir) if tls_dir else None,
-        no_tls=not cfg.docker.tls,
-        port=cfg.docker.port,
-        timeout=timeout or cfg.docker.timeout,
-        api_version=cfg.docker.api_version,
-        ssh_config=cfg.docker.ssh_config,
-    )
+    host: str
+    stale: bool
+    summary: str
+    error: bool = False  # the host could not be evaluated (daemon or registry unreachable)
 
 
 @dataclass(frozen=True)
@@ -70,7 +57,7 @@ class ImageJudge:
     def freshness(self, host: PollerHost) -> Freshness:
         """Raises DockerError, RegistryError, ConfigError, UsageError, TargetError with one-line reasons."""
         name = engine_name(host, self.rules.container)
-        with DockerClient(endpoint(host, self.cfg)) as client:
+        with DockerClient(host_endpoint(host, self.cfg)) as client:
             try:
                 return self.desired.judge(client, name, host)
             except NotFound:

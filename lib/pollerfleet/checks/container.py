@@ -8,7 +8,7 @@ check_poller_vmware are built from the same pieces.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
@@ -213,7 +213,36 @@ def _fmt(what: str) -> Callable[[nagiosplugin.Metric, Any], str]:
     return fmt
 
 
-def threshold_contexts(args: Any) -> list[nagiosplugin.Context]:
+@dataclass(frozen=True)
+class Thresholds:
+    """A container's restart-count and uptime thresholds (Monitoring Plugins ranges; '' = none)."""
+
+    warning_restarts: str = ""
+    critical_restarts: str = ""
+    warning_uptime: str = ""
+    critical_uptime: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerQuery:
+    """What check_poller_container asks: which containers, against which thresholds."""
+
+    names: tuple[str, ...] = ("centreon-engine",)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+def container_check(client: DockerClient, q: ContainerQuery) -> nagiosplugin.Check:
+    """check_poller_container, for the plugin and the sweep alike."""
+    prefix = len(q.names) > 1
+    return nagiosplugin.Check(
+        *[ContainerResource(client, n, f"{n}_" if prefix else "") for n in q.names],
+        ContainerContext(),
+        *threshold_contexts(q.thresholds),
+        ContainerSummary(),
+    )
+
+
+def threshold_contexts(args: Thresholds) -> list[nagiosplugin.Context]:
     """The uptime and restart contexts from --warning/critical-uptime/-restarts."""
     return [
         nagiosplugin.ScalarContext(

@@ -23,6 +23,27 @@ class DaemonFacts:
     containers_total: int
 
 
+@dataclass(frozen=True)
+class HostQuery:
+    """What check_docker_host asks: the _ping latency ranges (ms) and the oldest API accepted."""
+
+    warning_latency: str = ""
+    critical_latency: str = ""
+    min_api_version: str = ""
+
+
+def host_check(client: DockerClient, q: HostQuery) -> nagiosplugin.Check:
+    """check_docker_host, for the plugin and the sweep alike."""
+    return nagiosplugin.Check(
+        DaemonResource(client),
+        DaemonContext(q.min_api_version),
+        nagiosplugin.ScalarContext(
+            "latency", q.warning_latency or None, q.critical_latency or None, fmt_metric="_ping took {value} ms"
+        ),
+        DaemonSummary(),
+    )
+
+
 class DaemonResource(nagiosplugin.Resource):
     """The Docker daemon of one poller host."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import nagiosplugin
@@ -131,6 +132,39 @@ def find_poller(cfg: Config, name: str, address: str) -> Optional[PollerHost]:
     return None
 
 
+@dataclass(frozen=True)
+class ImageQuery:
+    """What check_poller_image asks: the container, where its releases are, the thresholds."""
+
+    name: str = "centreon-engine"
+    registry: Optional[str] = None
+    repository: Optional[str] = None
+    warning_behind: str = "0"
+    critical_behind: str = ""
+    warning_lag: str = ""  # days, as a range
+    critical_lag: str = "1"
+    warning_age: str = ""
+    critical_age: str = ""
+    include: str = ""
+    exclude: str = ""
+    release_line: str = ""
+    cache_ttl: Optional[int] = None
+    no_cache: bool = False
+    poller: Optional[str] = None  # the inventory host, by name
+    host: Optional[str] = None  # -H: the inventory host whose name or ansible_host it is
+
+
+def image_check(
+    client: DockerClient,
+    cfg: Config,
+    q: ImageQuery,
+    lock_for: Optional[Callable[[str], threading.Lock]] = None,
+    poller: Optional[PollerHost] = None,
+) -> nagiosplugin.Check:
+    """check_poller_image, for the plugin and the sweep alike."""
+    return nagiosplugin.Check(ImageResource(client, cfg, q, lock_for, poller), *contexts(q), ImageSummary())
+
+
 class ImageResource(nagiosplugin.Resource):
     """The image a poller's container runs, against the image the host should run (desired.py)."""
 
@@ -138,7 +172,7 @@ class ImageResource(nagiosplugin.Resource):
         self,
         client: DockerClient,
         cfg: Config,
-        args: argparse.Namespace,
+        args: ImageQuery,
         lock_for: Optional[Callable[[str], threading.Lock]] = None,
         poller: Optional[PollerHost] = None,
     ) -> None:
@@ -156,7 +190,7 @@ class ImageResource(nagiosplugin.Resource):
         try:
             poller = self.poller
             if poller is None:
-                poller = find_poller(self.cfg, getattr(a, "poller", None) or "", getattr(a, "host", None) or "")
+                poller = find_poller(self.cfg, a.poller or "", a.host or "")
             desired = DesiredImages(
                 self.cfg,
                 fleet_policy(self.cfg, a.include, a.exclude, a.release_line),
@@ -198,7 +232,7 @@ class FreshnessContext(nagiosplugin.Context):
         return self.result_cls(nagiosplugin.Ok, metric.value.summary(), metric)
 
 
-def contexts(args: argparse.Namespace) -> list[nagiosplugin.Context]:
+def contexts(args: ImageQuery) -> list[nagiosplugin.Context]:
     return [
         FreshnessContext(),
         nagiosplugin.ScalarContext("behind", args.warning_behind or None, args.critical_behind or None),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import nagiosplugin
 
@@ -13,10 +14,29 @@ from pollerfleet.core.versions import Policy
 from pollerfleet.images.release import ReleaseStatus, release_status
 
 
+@dataclass(frozen=True)
+class ReleaseQuery:
+    """What check_engine_release asks: which upstream repositories, which package and line, and
+    the hours a release may go without an image (ranges)."""
+
+    upstream: tuple[str, ...] = ()  # () = [upstream] urls
+    package: str = "centreon-engine"
+    release_line: str = ""
+    registry: Optional[str] = None
+    repository: Optional[str] = None
+    warning_age: str = "24"
+    critical_age: str = "72"
+
+
+def release_check(cfg: Config, q: ReleaseQuery) -> nagiosplugin.Check:
+    """check_engine_release."""
+    return nagiosplugin.Check(ReleaseResource(cfg, q), ReleaseContext(q.warning_age, q.critical_age), ReleaseSummary())
+
+
 class ReleaseResource(nagiosplugin.Resource):
     """The newest upstream release of the engine, against the newest image in the registry."""
 
-    def __init__(self, cfg: Config, args: Any) -> None:
+    def __init__(self, cfg: Config, args: ReleaseQuery) -> None:
         self.cfg, self.args = cfg, args
 
     @property
@@ -28,7 +48,7 @@ class ReleaseResource(nagiosplugin.Resource):
         try:
             status = release_status(
                 self.cfg,
-                a.upstream or self.cfg.upstream.urls,
+                list(a.upstream) or self.cfg.upstream.urls,
                 a.package,
                 Policy(release_line=a.release_line),
                 a.registry or "",

@@ -25,6 +25,7 @@ from pollerfleet.core import config, verbosity
 
 UNKNOWN = 3
 F = TypeVar("F", bound=Callable[..., Any])
+Q = TypeVar("Q")
 
 
 class PluginParser(argparse.ArgumentParser):
@@ -103,6 +104,15 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
     return value
+
+
+def query_from(cls: type[Q], args: Any, **given: Any) -> Q:
+    """A check's typed query from parsed options: each field from the option of the same name
+    (absent options keep the field's default); GIVEN wins."""
+    import dataclasses
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}  # type: ignore[arg-type]
+    return cls(**{**values, **given})
 
 
 def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> None:

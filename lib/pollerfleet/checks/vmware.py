@@ -9,13 +9,20 @@ check_poller_vmware and the fleet sweep; the container state itself is judged by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
-from pollerfleet.checks.container import ContainerState, assess, inspect_state, state_metrics
+from pollerfleet.checks.container import (
+    ContainerState,
+    Thresholds,
+    assess,
+    inspect_state,
+    state_metrics,
+    threshold_contexts,
+)
 from pollerfleet.clients.docker import DockerClient, DockerError
 
 IGNORED_NETWORKS = {"none", "host"}
@@ -94,10 +101,29 @@ def _nets(names: set[str]) -> str:
     return ", ".join(sorted(names)) or "none"
 
 
+@dataclass(frozen=True)
+class VmwareQuery:
+    """What check_poller_vmware asks: the connector, the engine it serves, whether the host runs one."""
+
+    name: str = "centreon-vmware"
+    engine: str = "centreon-engine"
+    network: str = ""  # the network both must be on ('' = any they share)
+    expect: str = "present"  # or absent
+    config_path: str = ""  # a file that must exist, non-empty, inside the connector
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+def vmware_check(client: DockerClient, q: VmwareQuery) -> nagiosplugin.Check:
+    """check_poller_vmware, for the plugin and the sweep alike."""
+    return nagiosplugin.Check(
+        VmwareResource(client, q), VmwareContext(), *threshold_contexts(q.thresholds), VmwareSummary()
+    )
+
+
 class VmwareResource(nagiosplugin.Resource):
     """The centreon-vmware container of one poller host."""
 
-    def __init__(self, client: DockerClient, args: Any) -> None:
+    def __init__(self, client: DockerClient, args: VmwareQuery) -> None:
         self.client, self.args = client, args
 
     @property

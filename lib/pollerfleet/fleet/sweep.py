@@ -21,10 +21,11 @@ from typing import Callable, Optional
 import nagiosplugin
 from nagiosplugin.output import Output
 
-from pollerfleet.checks import image as imagecheck
-from pollerfleet.checks.container import ContainerContext, ContainerResource, ContainerSummary, threshold_contexts
-from pollerfleet.checks.host import DaemonContext, DaemonResource, DaemonSummary
-from pollerfleet.checks.vmware import VmwareContext, VmwareResource, VmwareSummary
+from pollerfleet.checks import image
+from pollerfleet.checks.container import ContainerQuery, Thresholds, container_check
+from pollerfleet.checks.host import HostQuery, host_check
+from pollerfleet.checks.runtime import query_from
+from pollerfleet.checks.vmware import VmwareQuery, vmware_check
 from pollerfleet.clients.docker import DockerClient, UsageError, host_endpoint
 from pollerfleet.core.config import Config, ConfigError
 from pollerfleet.core.inventory import PollerHost, engine_name
@@ -112,17 +113,7 @@ class Sweeper:
         return result
 
     def _ask(self, client: DockerClient, h: PollerHost) -> HostResult:
-        daemon = _run(
-            nagiosplugin.Check(
-                DaemonResource(client),
-                DaemonContext(),
-                nagiosplugin.ScalarContext(
-                    "latency", self.args.warning_latency or None, self.args.critical_latency or None
-                ),
-                DaemonSummary(),
-            ),
-            "DOCKER",
-        )
+        daemon = _run(host_check(client, query_from(HostQuery, self.args)), "DOCKER")
         result = HostResult(h.name, daemon)
         if daemon.code == 3:  # the daemon does not answer: its services are not asked again
             reason = daemon.line.split(" - ", 1)[-1]
@@ -132,29 +123,27 @@ class Sweeper:
         return result
 
     def _services(self, client: DockerClient, h: PollerHost) -> dict[str, Outcome]:
+        """The host's three services, built by the same functions as the plugins (checks/)."""
         a = self.args
         engine = engine_name(h, a.name)
-        image = argparse.Namespace(**{**vars(a), "name": engine})
-        vm = argparse.Namespace(
-            **{
-                **vars(a),
-                "name": str(h.vars.get("centreon_poller_vmware_name") or a.vmware_name),
-                "engine": engine,
-                "network": "",
-                "expect": "present" if h.vmware_enabled else "absent",
-                "config_path": a.vmware_config_path,
-            }
+        thresholds = query_from(Thresholds, a)
+        container = container_check(client, ContainerQuery((engine,), thresholds))
+        image_check = image.image_check(
+            client,
+            self.cfg,
+            query_from(image.ImageQuery, a, name=engine, poller=h.name, host=None),
+            self.registry_lock,
+            poller=h,
         )
-        container = nagiosplugin.Check(
-            ContainerResource(client, engine), ContainerContext(), *threshold_contexts(a), ContainerSummary()
-        )
-        image_check = nagiosplugin.Check(
-            imagecheck.ImageResource(client, self.cfg, image, self.registry_lock, poller=h),
-            *imagecheck.contexts(image),
-            imagecheck.ImageSummary(),
-        )
-        vmware = nagiosplugin.Check(
-            VmwareResource(client, vm), VmwareContext(), *threshold_contexts(vm), VmwareSummary()
+        vmware = vmware_check(
+            client,
+            VmwareQuery(
+                name=str(h.vars.get("centreon_poller_vmware_name") or a.vmware_name),
+                engine=engine,
+                expect="present" if h.vmware_enabled else "absent",
+                config_path=a.vmware_config_path,
+                thresholds=thresholds,
+            ),
         )
         return {
             "container": _run(container, "CONTAINER"),

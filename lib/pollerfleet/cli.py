@@ -17,8 +17,9 @@ from typing import Any, NoReturn, Optional
 
 from pollerfleet import __version__
 from pollerfleet.core import config, verbosity
+from pollerfleet.core.exits import Exit, State
 
-USAGE_ERROR = 3  # the plugins' UNKNOWN: never WARNING (1) or CRITICAL (2)
+USAGE_ERROR = Exit.NOT_JUDGED  # the plugins' UNKNOWN: never WARNING (1) or CRITICAL (2)
 
 
 def _fail(message: str) -> NoReturn:
@@ -35,7 +36,7 @@ def _config_check(args: argparse.Namespace) -> int:
     source = cfg.path if cfg.path else "built-in defaults (no config file)"
     verbosity.log.info("configuration: %s", source)
     print(f"configuration OK: {source}")
-    return 0
+    return Exit.DONE
 
 
 def _load(args: argparse.Namespace) -> config.Config:
@@ -58,15 +59,15 @@ def _report(r: Any, decision: Any, args: argparse.Namespace, **audit: object) ->
         if warning:
             print(f"pollerfleet: warning: {warning}", file=sys.stderr)
     if decision.action in ("error", "refused", "deferred"):
-        return 1
+        return Exit.FAILED
     if args.wait and decision.queue_id is not None:
         try:
             build = follow(r.jenkins, r.job, decision.queue_id, timeout=args.wait_timeout)
         except JenkinsError as exc:
             print(f"pollerfleet: {exc}", file=sys.stderr)
-            return 1
-        return 0 if build is not None and build.result == "SUCCESS" else 1
-    return 0
+            return Exit.FAILED
+        return Exit.DONE if build is not None and build.result == "SUCCESS" else Exit.FAILED
+    return Exit.DONE
 
 
 def _redeploy(args: argparse.Namespace) -> int:
@@ -125,9 +126,9 @@ def _desired(args: argparse.Namespace) -> int:
             continue
         lines.append(f"{host} {target.reference}")
     if failed:
-        return 1
+        return Exit.FAILED
     print("\n".join(lines))
-    return 0
+    return Exit.DONE
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -140,12 +141,12 @@ def _verify(args: argparse.Namespace) -> int:
     cfg, fleet = _fleet_for(args)
     if args.host not in fleet:
         print(f"pollerfleet: {args.host} is not in the inventory group [{cfg.fleet.group}]", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     try:
         target = parse_reference(args.reference)
     except TargetError as exc:
         print(f"pollerfleet: {exc}", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     poller = fleet[args.host]
     name = engine_name(poller)
     try:
@@ -154,10 +155,10 @@ def _verify(args: argparse.Namespace) -> int:
             state = client.inspect_container(name).get("State") or {}
     except NotFound:
         print(f"{args.host}: container {name} not found", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     except (DockerError, UsageError) as exc:
         print(f"{args.host}: cannot read the engine container: {exc}", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     health = str((state.get("Health") or {}).get("Status") or "none")
     if target.digest not in running.digests:
         print(
@@ -165,15 +166,15 @@ def _verify(args: argparse.Namespace) -> int:
             f"{', '.join(d[:19] for d in running.digests) or 'with no registry digest'})",
             file=sys.stderr,
         )
-        return 1
+        return Exit.FAILED
     if not state.get("Running") or health not in ("healthy", "none"):
         print(
             f"{args.host}: {name} runs {target.shown} but is {state.get('Status', '?')}, health {health}",
             file=sys.stderr,
         )
-        return 1
+        return Exit.FAILED
     print(f"{args.host}: {name} runs {target.reference} ({'healthy' if health == 'healthy' else 'running'})")
-    return 0
+    return Exit.DONE
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -210,7 +211,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     )
     code = out.exit_code
     if (args.rebuild or (cfg.upstream.urls and not args.no_rebuild)) and _reconcile_rebuild(cfg, args):
-        code = code or 1
+        code = code or Exit.FAILED
     return code
 
 
@@ -307,11 +308,11 @@ def _rollout(args: argparse.Namespace) -> int:
             clear = "\033[H\033[2J" if tty and args.watch else ""
             print(clear + text, flush=True)
         if not args.watch:
-            return 0
+            return Exit.DONE
         try:
             time.sleep(args.watch)
         except KeyboardInterrupt:
-            return 0
+            return Exit.DONE
         if not tty and not args.json:
             print()
 
@@ -330,18 +331,18 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"pollerfleet: inventory host {why}", file=sys.stderr)
     if not args.submit:
         print("\n".join(lines))
-        return 1 if refused else 0
+        return Exit.FAILED if refused else Exit.DONE
     path = Path(args.command_file) if args.command_file else cfg.fleet.command_file
     try:
         written = submit(path, lines, allow_regular_file=args.allow_regular_file)
     except SubmitError as exc:
         print(f"pollerfleet: {exc}", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     print(
         f"sweep: {len(hosts)} hosts, {len(lines)} results ({written} bytes) submitted to {path} "
         f"in {time.monotonic() - start:.1f} s"
     )
-    return 1 if refused else 0
+    return Exit.FAILED if refused else Exit.DONE
 
 
 def _sweep_options(p: argparse.ArgumentParser) -> None:
@@ -399,7 +400,7 @@ def _sweep_options(p: argparse.ArgumentParser) -> None:
 
 def _stale_result(args: argparse.Namespace) -> int:
     print("UNKNOWN - no result from pollerfleet sweep within the freshness threshold (is its cron job running?)")
-    return 3
+    return State.UNKNOWN
 
 
 def _breaker(args: argparse.Namespace) -> int:
@@ -410,13 +411,13 @@ def _breaker(args: argparse.Namespace) -> int:
     if args.action == "status":
         tripped, text = r.breaker_status()
         print(f"circuit breaker {text}")
-        return 1 if tripped else 0
+        return Exit.FAILED if tripped else Exit.DONE
     try:
         print(r.breaker_reset())
     except (JenkinsError, config.ConfigError, TimeoutError, OSError, StateError) as exc:
         print(f"pollerfleet: breaker not reset: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return Exit.FAILED
+    return Exit.DONE
 
 
 def _service(text: str) -> str:
@@ -647,7 +648,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("pollerfleet: interrupted", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - one line for the operator; the traceback with -vvv
         print(f"pollerfleet: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if verbosity.level() >= 3:

@@ -13,6 +13,7 @@ from pollerfleet import __version__
 from pollerfleet.actions.decide import Action
 from pollerfleet.actions.redeploy import Decision, Redeployer
 from pollerfleet.core import config, verbosity
+from pollerfleet.core.exits import Exit
 from pollerfleet.core.names import printable
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
@@ -84,14 +85,14 @@ def _run(
             decision = Decision("", Action.REFUSED, f"{exc} (usage: {parser.engine_usage})", kind=kind)
             _audit_misuse(decision, words)
             print(decision.line)
-            return 3
+            return Exit.NOT_JUDGED
         verbosity.setup(args.verbose, sys.stderr)
         label = f"{args.state.upper()} {args.statetype.upper()} attempt {args.attempt}"
         try:
             cfg = config.load(args.config)
         except config.ConfigError as exc:
             print(f"{kind} {getattr(args, 'hostname', '')}: error: {exc}".replace("  ", " "))
-            return 1
+            return Exit.FAILED
         actor, decision = act(args, cfg, label)
         problem = actor.log(decision, statetype=args.statetype, attempt=args.attempt, dry_run=args.dry_run)
         for seen in getattr(actor, "events", []):
@@ -100,14 +101,14 @@ def _run(
         for warning in (decision.problem, problem):
             if warning:
                 print(f"{kind}: warning: {warning}", file=sys.stderr)
-        return 0
+        return Exit.DONE
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
     except BaseException as exc:  # noqa: BLE001 - an event handler must never die with a traceback
         print(f"{kind}: error: internal error: {type(exc).__name__}: {exc}")
         if verbosity.level() >= 3:
             traceback.print_exc(file=sys.stderr)
-        return 1
+        return Exit.FAILED
 
 
 def handle_redeploy(argv: Optional[list[str]] = None) -> int:

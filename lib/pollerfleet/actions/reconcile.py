@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from pollerfleet.actions.judge import Verdict
 from pollerfleet.actions.redeploy import Decision, Redeployer
+from pollerfleet.core.exits import Exit
 from pollerfleet.core.inventory import PollerHost
 from pollerfleet.core.names import valid_hostname
 
@@ -29,8 +30,8 @@ class Outcome:
     def exit_code(self) -> int:
         """0 all judged and handled; 1 a request failed (error, refused); 3 a host was not judged."""
         if any(d.action in ("error", "refused") for d in self.decisions):
-            return 1
-        return 3 if self.not_evaluated else 0
+            return Exit.FAILED
+        return Exit.NOT_JUDGED if self.not_evaluated else Exit.DONE
 
 
 def reconcile(

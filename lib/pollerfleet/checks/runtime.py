@@ -22,8 +22,9 @@ import nagiosplugin
 from pollerfleet import __version__
 from pollerfleet.clients.docker import DockerClient, UsageError, endpoint_for
 from pollerfleet.core import config, verbosity
+from pollerfleet.core.exits import State
 
-UNKNOWN = 3
+UNKNOWN = State.UNKNOWN
 F = TypeVar("F", bound=Callable[..., Any])
 Q = TypeVar("Q")
 

@@ -3,6 +3,7 @@ to its external command file (a FIFO), whole lines of at most PIPE_BUF bytes."""
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import stat
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from pollerfleet.core.exits import State
 from pollerfleet.core.names import command_field_problem, plain, valid_hostname
 from pollerfleet.fleet.sweep import HostResult
 
@@ -57,7 +59,7 @@ def command_lines(results: list[HostResult], names: ServiceNames, now: Optional[
         if not valid_hostname(r.host):
             continue
         # host checks know UP(0) and DOWN(1): a daemon that does not answer is a host that is down
-        host_code = 0 if r.daemon.code in (0, 1) else 1
+        host_code = 0 if r.daemon.code in (State.OK, State.WARNING) else 1
         lines.append(line(f"[{t}] PROCESS_HOST_CHECK_RESULT;{r.host};{host_code};", r.daemon.line))
         for service, outcome in r.services.items():
             lines.append(
@@ -105,7 +107,7 @@ def submit(path: Path, lines: list[str], allow_regular_file: bool = False, timeo
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        if exc.errno == 6:  # ENXIO: a FIFO nobody reads
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads
             raise SubmitError(f"no engine reads {path} (the pipe has no reader)") from None
         raise SubmitError(f"cannot open {path}: {exc.strerror}") from None
     written = 0

@@ -28,6 +28,7 @@ from pollerfleet.checks.runtime import query_from
 from pollerfleet.checks.vmware import VmwareQuery, vmware_check
 from pollerfleet.clients.docker import DockerClient, UsageError, host_endpoint
 from pollerfleet.core.config import Config, ConfigError
+from pollerfleet.core.exits import State
 from pollerfleet.core.inventory import PollerHost, engine_name
 from pollerfleet.core.names import printable, valid_hostname
 
@@ -115,7 +116,7 @@ class Sweeper:
     def _ask(self, client: DockerClient, h: PollerHost) -> HostResult:
         daemon = _run(host_check(client, query_from(HostQuery, self.args)), "DOCKER")
         result = HostResult(h.name, daemon)
-        if daemon.code == 3:  # the daemon does not answer: its services are not asked again
+        if daemon.code == State.UNKNOWN:  # the daemon does not answer: its services are not asked again
             reason = daemon.line.split(" - ", 1)[-1]
             result.services = {s: Outcome(3, f"{s.upper()} UNKNOWN - {reason}") for s in SERVICES}
         else:

@@ -83,9 +83,13 @@ class Docker:
         return self("inspect", "-f", fmt, name)
 
     def remove_prefixed(self) -> None:
+        """Remove this session's containers, then its networks (a daemon has only so many address pools)."""
         ids = self("ps", "-aq", "--filter", f"name=^/{self.prefix}", check=False).split()
         if ids:
             self("rm", "-f", *ids, check=False)
+        nets = self("network", "ls", "-q", "--filter", f"name=^{self.prefix}", check=False).split()
+        if nets:
+            self("network", "rm", *nets, check=False)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.2, what: str = "") -> None:

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,10 +103,13 @@ class Poller:
 
 
 @pytest.fixture(scope="module")
-def poller(docker: Docker, registry: str, tmp_path_factory: pytest.TempPathFactory) -> Poller:
+def poller(docker: Docker, registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Poller]:
     repo = f"{registry}/{docker.prefix.rstrip('-')}/ansible-engine"
     build_and_push(docker, f"{repo}:vmware", "3.2.1", nonce="vmware")
-    return Poller(docker, tmp_path_factory.mktemp("ansible"), "pftest01", repo)
+    yield Poller(docker, tmp_path_factory.mktemp("ansible"), "pftest01", repo)
+    # the network outlives the session's containers otherwise, and a daemon has only so many address pools
+    docker("rm", "-f", docker.name("centreon-engine"), docker.name("centreon-vmware"), check=False)
+    docker("network", "rm", f"{docker.prefix}poller-net", check=False)
 
 
 def test_rollout_keeps_retention_is_idempotent_and_rolls_back(poller: Poller) -> None:

@@ -145,23 +145,20 @@ class _Inventory:
             self.groups[group].vars[str(key)] = value
 
     def descendants(self, name: str) -> set[str]:
-        out: set[str] = set()
-        todo = list(self.groups[name].children)
-        while todo:
-            g = todo.pop()
-            if g not in out:
-                out.add(g)
-                todo += self.groups[g].children
-        return out
+        return self._closure(name, "children")
 
     def ancestors(self, name: str) -> set[str]:
+        return self._closure(name, "parents")
+
+    def _closure(self, name: str, link: str) -> set[str]:
+        """Every group reached from NAME through LINK (children or parents), cycles included once."""
         out: set[str] = set()
-        todo = list(self.groups[name].parents)
+        todo = list(getattr(self.groups[name], link))
         while todo:
             g = todo.pop()
             if g not in out:
                 out.add(g)
-                todo += self.groups[g].parents
+                todo += getattr(self.groups[g], link)
         return out
 
     # -- reading ---------------------------------------------------------------------------

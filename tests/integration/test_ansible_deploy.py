@@ -132,6 +132,10 @@ def test_rollout_keeps_retention_is_idempotent_and_rolls_back(poller: Poller) ->
     (srv / "etc" / "centengine.cfg").write_text("cfg_dir=/etc/centreon-engine/conf.d\n")
     before = retention.read_bytes()
     d("exec", d.name("centreon-engine"), "test", "-s", "/var/lib/centreon-engine/retention.dat")
+    # cbmod's failover queue: results the central has not received yet
+    queue = srv / "broker" / "central-module-master.queue.central-module-master-output"
+    queue.write_bytes(b"undelivered results\n")
+    d("exec", d.name("centreon-engine"), "test", "-s", f"/var/lib/centreon-broker/{queue.name}")
 
     # 3. deploy B: replaced, retention byte-identical, config intact
     old_id = d.state(d.name("centreon-engine"), "{{.Id}}")
@@ -140,6 +144,8 @@ def test_rollout_keeps_retention_is_idempotent_and_rolls_back(poller: Poller) ->
     assert poller.image_of("centreon-engine") == b
     assert d.state(d.name("centreon-engine"), "{{.Id}}") != old_id
     assert retention.read_bytes() == before
+    assert queue.read_bytes() == b"undelivered results\n"
+    d("exec", d.name("centreon-engine"), "test", "-s", f"/var/lib/centreon-broker/{queue.name}")
     assert (srv / "etc" / "centengine.cfg").read_text() == "cfg_dir=/etc/centreon-engine/conf.d\n"
     assert d("exec", d.name("centreon-engine"), "cat", "/etc/centreon-engine/centengine.cfg").startswith("cfg_dir=")
 

@@ -72,7 +72,9 @@ package-deps: deps $(WHEELHOUSE)
 packages: $(WHEELHOUSE)
 	bash packaging/build.sh packages
 
+# the Debian peers (centreon-plugins) only here: the tests, and CI, do not need them
 bench: deps venv
+	bash benchmarks/bench-deps.sh
 	$(PY) benchmarks/bench_check_container.py
 
 clean:

@@ -7,7 +7,6 @@ check_poller_vmware are built from the same pieces.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -175,6 +174,8 @@ def nearby_names(client: DockerClient, name: str, shown: int = 5) -> tuple[str, 
         )
     except DockerError:
         return ()
+    import difflib  # only for a missing container: a plugin run that finds it is spared the import
+
     close = difflib.get_close_matches(name, found, n=shown, cutoff=0.6)
     names = close + [n for n in found if n not in close]
     return tuple(names[:shown]) + (("...",) if len(names) > shown else ())

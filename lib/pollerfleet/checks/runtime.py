@@ -81,7 +81,8 @@ def unknown(label: str, reason: str, detail: str = "") -> NoReturn:
 
 
 _NUM = r"[-+]?(\d+(\.\d*)?|\.\d+)"
-_RANGE = re.compile(rf"@?(({_NUM}|~):({_NUM})?|{_NUM}|:{_NUM})")
+# compiled on the first range given (re caches it), not at every plugin's start-up
+_RANGE = rf"@?(({_NUM}|~):({_NUM})?|{_NUM}|:{_NUM})"
 
 
 def range_arg(text: str) -> str:
@@ -89,7 +90,7 @@ def range_arg(text: str) -> str:
     if text == "":
         return text
     try:
-        if not _RANGE.fullmatch(text):
+        if not re.fullmatch(_RANGE, text):
             raise ValueError(text)
         nagiosplugin.Range(text)
     except ValueError:

@@ -24,7 +24,6 @@ import os
 import select
 import socket
 import ssl
-import subprocess
 import time
 import urllib.parse
 import weakref
@@ -38,6 +37,8 @@ from pollerfleet.core.names import plain
 DEFAULT_PORT = 2376
 
 if TYPE_CHECKING:
+    import subprocess
+
     from pollerfleet.core.config import Config
     from pollerfleet.core.inventory import PollerHost
 
@@ -177,6 +178,8 @@ def _kill_ssh_children() -> None:
     """A plugin that ends on its -t (or any other way) leaves no ssh child behind."""
     for proc in list(_SSH_CHILDREN):
         if proc.poll() is None:
+            import subprocess  # already imported by connect(): it started this child
+
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(1)
@@ -262,6 +265,8 @@ class _SSHConnection(http.client.HTTPConnection):
         self._argv += ["--", target, "docker", "system", "dial-stdio"]
 
     def connect(self) -> None:
+        import subprocess  # only ssh:// starts a child: unix:// and tcp:// runs are spared the import
+
         proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         _SSH_CHILDREN.add(proc)
         self.sock = _PipeSocket(proc, float(self.timeout or 10.0))

@@ -16,11 +16,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
-
 DEFAULT_PATH = Path("/etc/pollerfleet/fleet.toml")
 ENV_VAR = "POLLERFLEET_CONFIG"
 
@@ -156,6 +151,11 @@ def load(explicit: Optional[str] = None) -> Config:
         return Config()
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    # the TOML parser only when there is a file to parse: a plugin run without one is spared its import
+    if sys.version_info >= (3, 11):
+        import tomllib  # novermin - guarded by the version test above
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

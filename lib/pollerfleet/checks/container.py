@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Optional
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
 from pollerfleet.clients.docker import DockerClient, DockerError, NotFound
 from pollerfleet.core.timefmt import human_duration, parse_timestamp
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
 
 import nagiosplugin
 
@@ -24,9 +23,14 @@ from pollerfleet.clients.docker import DockerClient, UsageError, endpoint_for
 from pollerfleet.core import config, verbosity
 from pollerfleet.core.exits import State
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
+    Q = TypeVar("Q")
+
 UNKNOWN = State.UNKNOWN
-F = TypeVar("F", bound=Callable[..., Any])
-Q = TypeVar("Q")
 
 
 class PluginParser(argparse.ArgumentParser):

@@ -10,7 +10,6 @@ check_poller_vmware and the fleet sweep; the container state itself is judged by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
@@ -24,6 +23,10 @@ from pollerfleet.checks.container import (
     threshold_contexts,
 )
 from pollerfleet.clients.docker import DockerClient, DockerError
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 IGNORED_NETWORKS = {"none", "host"}
 

@@ -29,15 +29,16 @@ import urllib.parse
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
 
 from pollerfleet.core import verbosity
 from pollerfleet.core.names import plain
 
 DEFAULT_PORT = 2376
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
 if TYPE_CHECKING:
     import subprocess
+    from typing import Any, Optional
 
     from pollerfleet.core.config import Config
     from pollerfleet.core.inventory import PollerHost

@@ -14,7 +14,10 @@ import stat
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 DEFAULT_PATH = Path("/etc/pollerfleet/fleet.toml")
 ENV_VAR = "POLLERFLEET_CONFIG"

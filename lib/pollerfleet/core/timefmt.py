@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Optional
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 _TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 

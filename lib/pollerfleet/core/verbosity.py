@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 import time
 import urllib.parse
-from typing import IO, Any, Callable, Optional, TypeVar
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable, Optional, TypeVar
+
+    S = TypeVar("S")
 
 log = logging.getLogger("pollerfleet")
 _requests = logging.getLogger("pollerfleet.requests")
 _SECRET_PARAMS = ("token", "password", "passwd", "secret", "key", "signature", "auth")
 
-S = TypeVar("S")
 
 #: The verbosity of this process (0-3), set once by the entry point (plugin, handler, CLI).
 _level = 0

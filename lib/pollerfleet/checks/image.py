@@ -93,13 +93,20 @@ def add_options(p: argparse.ArgumentParser, range_type: Callable[[str], str]) ->
         metavar="DAYS",
         help="CRITICAL when the running image was built more than this many days ago (range)",
     )
-    p.add_argument("--include", default="", metavar="REGEX", help="only tags matching REGEX count as releases")
-    p.add_argument("--exclude", default="", metavar="REGEX", help="tags matching REGEX never count as releases")
+    p.add_argument(
+        "--include", default="", metavar="REGEX", help="only tags matching REGEX count as releases ([registry] include)"
+    )
+    p.add_argument(
+        "--exclude",
+        default="",
+        metavar="REGEX",
+        help="tags matching REGEX never count as releases ([registry] exclude)",
+    )
     p.add_argument(
         "--release-line",
         default="",
         metavar="X.Y",
-        help="only releases of this line count (e.g. 19.04: never jump to 19.10)",
+        help="only releases of this line count (e.g. 19.04: never jump to 19.10; default: [registry] release_line)",
     )
     p.add_argument(
         "--cache-ttl",

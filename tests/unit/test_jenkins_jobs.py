@@ -1,0 +1,32 @@
+"""The Jenkinsfiles only run the repository's job scripts, with the parameters the suite sends
+(the scripts themselves run in the integration tests, from the Jenkins stand-in)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pollerfleet.actions.decide import IMAGE_PARAMETER, PREPARE_PARAMETER
+from pollerfleet.core.config import JenkinsSettings
+from tests.helpers import ROOT
+
+JOBS = {
+    "deploy-centreon-poller": (
+        "jenkins/deploy-poller.sh",
+        {JenkinsSettings().deploy_parameter, IMAGE_PARAMETER, PREPARE_PARAMETER},
+    ),
+    "build-centreon-poller": ("jenkins/build-poller.sh", {JenkinsSettings().build_parameter}),
+}
+
+
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_the_jenkinsfile_declares_the_suites_parameters_and_runs_the_script(job: str) -> None:
+    script, wanted = JOBS[job]
+    text = (ROOT / "jenkins" / f"{job}.Jenkinsfile").read_text()
+    declared = set(re.findall(r"(?:string|booleanParam)\(name: '([A-Z_]+)'", text))
+    assert wanted <= declared, declared
+    assert f"sh '{script}" in text
+    assert (ROOT / script).stat().st_mode & 0o111  # executable, as Jenkins' sh step runs it
+    code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+    assert "ansible-playbook" not in code and "images/build.sh" not in code  # the logic is in the script

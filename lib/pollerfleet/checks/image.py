@@ -45,10 +45,13 @@ def add_options(p: argparse.ArgumentParser, range_type: Callable[[str], str]) ->
     p.add_argument(
         "--registry",
         metavar="URL",
-        help="registry URL (default: [registry] url, else the registry of the running image reference, https)",
+        help="registry URL (default: [registry] url, else the registry the repository names, https)",
     )
     p.add_argument(
-        "--repository", metavar="REPO", help="repository in the registry (default: from the running image reference)"
+        "--repository",
+        metavar="REPO",
+        help="repository in the registry (default: the inventory's poller_image_repository for this host, "
+        "else the running image reference's)",
     )
     p.add_argument(
         "--warning-behind",

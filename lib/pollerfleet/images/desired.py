@@ -27,6 +27,7 @@ from pollerfleet.clients.regcache import RegistryCache
 from pollerfleet.clients.registry import ImageInfo, NotFound, RegistryClient, RegistryError, registry_base, settings_for
 from pollerfleet.core.config import Config, ConfigError, RegistrySettings
 from pollerfleet.core.inventory import PollerHost
+from pollerfleet.core.names import printable
 from pollerfleet.core.versions import Policy, parse_tag
 from pollerfleet.images.freshness import Freshness, Reference, RegistryView, freshness, registry_view, running_image
 
@@ -79,10 +80,12 @@ def parse_reference(text: str) -> Target:
     m = _REFERENCE.fullmatch(text or "")
     if not m:
         raise TargetError(
-            f"{_printable(text)!r} is not an image reference of the form REPOSITORY:TAG@sha256:<64 hex digits>"
+            f"{printable(text, 120)!r} is not an image reference of the form REPOSITORY:TAG@sha256:<64 hex digits>"
         )
     if parse_tag(m["tag"]) is None:
-        raise TargetError(f"tag {m['tag']!r} of {_printable(text)!r} is not a release tag like 19.04.5 or 19.04.5-3")
+        raise TargetError(
+            f"tag {m['tag']!r} of {printable(text, 120)!r} is not a release tag like 19.04.5 or 19.04.5-3"
+        )
     return Target(m["repository"], m["tag"], m["digest"])
 
 
@@ -244,7 +247,7 @@ class DesiredImages:
             tag = asked.tag
         else:
             if parse_tag(wanted) is None:
-                raise TargetError(f"{_printable(wanted)!r} is not a release tag like 19.04.5 or 19.04.5-3")
+                raise TargetError(f"{printable(wanted, 120)!r} is not a release tag like 19.04.5 or 19.04.5-3")
             asked, tag = None, wanted
         pin = pin_of(host)
         if pin and tag != pin:
@@ -268,9 +271,3 @@ class DesiredImages:
                 "refusing a digest the registry no longer serves under that tag"
             )
         return Target(repository, tag, digest, bool(pin))
-
-
-def _printable(text: str, limit: int = 120) -> str:
-    from pollerfleet.core.names import printable
-
-    return printable(text, limit)

@@ -92,6 +92,20 @@ class Docker:
             self("network", "rm", *nets, check=False)
 
 
+def pollerfleet(
+    cfg: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the operator's command with this interpreter and CFG, as an operator types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pollerfleet", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.2, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

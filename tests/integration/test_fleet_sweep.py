@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine import COMMON, Engine, base_objects, define
-from tests.helpers import Docker, run_plugin, wait_for
+from tests.helpers import Docker, pollerfleet, run_plugin, wait_for
 from tests.registry_tools import build_and_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.sweep]
@@ -31,13 +31,7 @@ class Fleet:
     hosts: dict[str, dict[str, object]]
 
     def pollerfleet(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pollerfleet", "--config", str(self.cfg), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return pollerfleet(self.cfg, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker, write_fleet_config
+from tests.helpers import PLUGINS, Docker, pollerfleet, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -31,16 +31,6 @@ def write(tmp: Path, jenkins_url: str, docker: Docker, hosts: dict[str, str], re
         )
     )
     return write_fleet_config(tmp, jenkins_url=jenkins_url, token=TOKEN, registry_address=registry, inventory=inv)
-
-
-def pollerfleet(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pollerfleet", "--config", str(cfg), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_jenkins_down_at_the_event_then_reconcile_redeploys(docker: Docker, registry: str, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker, wait_for, write_fleet_config
+from tests.helpers import PLUGINS, Docker, pollerfleet, wait_for, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -55,13 +55,7 @@ class Fleet:
         return [p.communicate(timeout=120)[0] for p in procs]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pollerfleet", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return pollerfleet(self.config, *args)
 
     def audit_lines(self) -> list[dict[str, object]]:
         if not self.audit.exists():

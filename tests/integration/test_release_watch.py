@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pollerfleet.clients.upstream import UpstreamError, UpstreamRepo
-from tests.helpers import PLUGINS, Docker, run_plugin, write_fleet_config
+from tests.helpers import PLUGINS, Docker, pollerfleet, run_plugin, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 from tests.upstream_repo import Server, build_rpm, make_repo
@@ -235,8 +235,7 @@ def test_reconcile_retries_a_missed_rebuild(
         cfg.write_text(cfg.read_text().replace("[fleet]\n", f'[fleet]\ninventory = "{inventory}"\n'))
 
         def reconcile(*args: str) -> subprocess.CompletedProcess[str]:
-            argv = [sys.executable, "-m", "pollerfleet", "--config", str(cfg), "reconcile", *args]
-            return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+            return pollerfleet(cfg, "reconcile", *args, timeout=60)
 
         r = reconcile("--no-rebuild")
         assert r.returncode == 0 and "rebuild" not in r.stdout and standin.triggered(JOB) == []

@@ -15,24 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Docker, write_fleet_config
+from tests.helpers import Docker, pollerfleet, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.jenkins]
 TOKEN = "r0llout-token"
 JOB = "deploy-centreon-poller"
-
-
-def pollerfleet(cfg: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pollerfleet", "--config", str(cfg), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
 
 
 def test_rollout_view(docker: Docker, registry: str, tmp_path: Path) -> None:

@@ -30,15 +30,25 @@ cache=${TWIN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pollerfleet/twin}
 rootfs="$cache/rootfs-$suite-$key.tar"
 base="pollerfleet/twin-rootfs:$suite-$key"
 
-if [ ! -s "$rootfs" ]; then
+# A cached root filesystem is used only when it is a readable tarball: anything else (a directory
+# an older build left under the .tar name, a truncated file) is discarded and built again.
+if [ -e "$rootfs" ] && ! { [ -f "$rootfs" ] && [ -s "$rootfs" ] && tar -tf "$rootfs" >/dev/null 2>&1; }; then
+  log "discarding $rootfs: not a readable tarball; building it again"
+  rm -rf "$rootfs"
+  "$DOCKER" image rm "$base" >/dev/null 2>&1 || true
+fi
+if [ ! -e "$rootfs" ]; then
   command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install mmdebstrap"
   mkdir -p "$cache"
-  tmp="$rootfs.tmp-$$"
-  trap 'rm -f "$tmp"' EXIT
+  # the temporary name ends in .tar and the format is named: mmdebstrap picks its output format
+  # from the name otherwise, and anything not ending in .tar becomes a directory
+  tmp="$cache/.rootfs-$suite-$key.$$.tar"
+  trap 'rm -rf "$tmp"' EXIT
   log "making the $suite root filesystem ($packages) into $rootfs"
-  mmdebstrap --quiet --variant=apt --include="$packages" \
+  mmdebstrap --quiet --variant=apt --format=tar --include="$packages" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     "$suite" "$tmp" || die "mmdebstrap failed"
+  { [ -f "$tmp" ] && tar -tf "$tmp" >/dev/null 2>&1; } || die "mmdebstrap did not write a tarball at $tmp"
   mv "$tmp" "$rootfs"
   trap - EXIT
 fi

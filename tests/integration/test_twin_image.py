@@ -4,11 +4,15 @@ keys, Postfix 3 and an engine named centengine. Running it is test_twin_poller.p
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Docker
+from tests.helpers import DOCKER_CLI, ROOT, Docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.twin, pytest.mark.slow]
 CONTEXT = ROOT / "images" / "centreon-engine"
@@ -63,3 +67,69 @@ def test_build_twin_refuses_a_bad_tag_and_a_missing_daemon() -> None:
         ["bash", script, "x/y:1"], capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"}
     )
     assert (r.returncode, r.stderr) == (64, "build-twin.sh: DOCKER_HOST is not set: name the daemon to build into\n")
+
+
+def build_twin(docker: Docker, tag: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ROOT / "images" / "build-twin.sh"), tag],
+        env={**os.environ, "DOCKER_HOST": docker.host, "DOCKER": DOCKER_CLI, "TWIN_CACHE_DIR": str(cache)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def test_the_twin_builds_from_an_empty_cache_and_discards_a_broken_one(docker: Docker, tmp_path: Path) -> None:
+    """The newcomer's path: nothing cached. Then the mistake of old: a directory under the .tar name
+    (what mmdebstrap wrote for a temporary name not ending in .tar) is discarded, never trusted."""
+    cache = tmp_path / "twin-cache"
+    tag = f"pollerfleet-test/twin-cold:{os.getpid()}"
+    r = build_twin(docker, tag, cache)
+    assert r.returncode == 0, r.stderr
+    assert "making the bookworm root filesystem" in r.stderr
+    (rootfs,) = cache.glob("rootfs-bookworm-*.tar")
+    assert rootfs.is_file() and tarfile.is_tarfile(rootfs)
+    assert list(cache.iterdir()) == [rootfs], "no temporary file is left behind"
+    assert "Nagios Core 4" in in_image(docker, tag, "centengine", "--version")
+
+    # warm: the cached tarball is used as it is
+    r = build_twin(docker, tag, cache)
+    assert r.returncode == 0, r.stderr
+    assert "making the" not in r.stderr and "discarding" not in r.stderr
+
+    # broken: a directory where the tarball should be is discarded with one line, then rebuilt
+    rootfs.unlink()
+    rootfs.mkdir()
+    (rootfs / "etc").mkdir()
+    r = build_twin(docker, tag, cache)
+    assert r.returncode == 0, r.stderr
+    assert f"build-twin.sh: discarding {rootfs}: not a readable tarball; building it again" in r.stderr.splitlines()
+    assert rootfs.is_file() and tarfile.is_tarfile(rootfs)
+    assert in_image(docker, tag, "sh", "-c", "test -x /usr/local/bin/poller-entrypoint && echo ok") == "ok"
+    docker("image", "rm", tag)
+
+
+def test_a_truncated_packaging_rootfs_is_rebuilt_not_trusted(tmp_path: Path) -> None:
+    """packaging/debian12-rootfs.sh keeps the same rule: only a readable tarball is reused."""
+    out = tmp_path / "debian12-rootfs.tar"
+    out.write_bytes(b"not a tar archive at all" * 100)
+    # a PATH without mmdebstrap: the script must discard the file and say it cannot rebuild,
+    # never print the broken file's path as a usable root filesystem
+    path = tmp_path / "bin"
+    path.mkdir()
+    for tool in ("tar", "dirname", "mkdir", "rm", "mktemp"):
+        (path / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
+    r = subprocess.run(
+        ["/bin/bash", str(ROOT / "packaging" / "debian12-rootfs.sh"), str(out)],
+        env={"PATH": str(path), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert r.stderr.splitlines() == [
+        f"debian12-rootfs.sh: discarding {out}: not a readable tarball; building it again",
+        "debian12-rootfs.sh: apt-get install mmdebstrap",
+    ]
+    assert (r.returncode, r.stdout, out.exists()) == (1, "", False)

@@ -32,6 +32,8 @@ lint: venv
 	# the layers and the clients' independence (setup.cfg [importlinter])
 	$(VENV)/bin/lint-imports
 	shellcheck $(SHELL_SCRIPTS)
+	# what runs on EL7 (the images' scripts, the Jenkins jobs) runs on bash 4.2: no "$${a[@]}" of an empty array under set -u
+	$(PY) tests/bash42.py $(shell git ls-files 'images/*.sh' 'jenkins/*.sh' 2>/dev/null)
 	cd ansible && ../$(VENV)/bin/ansible-lint --offline --profile production
 	$(VENV)/bin/hadolint $(shell git ls-files '*Dockerfile*' 2>/dev/null)
 	# the suite runs on the platform's Python: 3.9 on EL8/EL9 (the RPM), so nothing newer than 3.9

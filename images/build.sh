@@ -53,14 +53,21 @@ while [ $# -gt 0 ]; do
 done
 
 # versions: KEY=value lines; the environment (or --version) wins
+# (bash 4.2 on EL7 agents: an empty array's "${a[@]}" is an error under set -u, so every list that
+# may be empty is expanded as ${a[@]+"${a[@]}"}; tests/bash42.py checks it in `make lint`)
 declare -A v=()
+keys=()
 while IFS='=' read -r key value; do
   case "$key" in ''|'#'*) continue ;; esac
   [[ "$key" =~ ^[A-Z][A-Z0-9_]*$ ]] || die "versions: bad key '$key'"
+  [ -n "${v[$key]+set}" ] || keys+=("$key")
   v[$key]=${!key:-$value}
 done <"$versions_file"
 [[ "$version_key" =~ ^[A-Z][A-Z0-9_]*_VERSION$ ]] || die "--version-arg '$version_key' is not a NAME_VERSION key" 64
-[ -n "$version_arg" ] && v[$version_key]=$version_arg
+if [ -n "$version_arg" ]; then
+  [ -n "${v[$version_key]+set}" ] || keys+=("$version_key")
+  v[$version_key]=$version_arg
+fi
 version=${v[$version_key]:-}
 
 [[ "$version" =~ ^[0-9]+(\.[0-9]+){1,3}$ ]] || die "$version_key '$version' is not a version like 19.04.5" 64
@@ -93,18 +100,17 @@ case "$code" in
   *) $push && die "cannot ask the registry $api whether $full exists (HTTP $code)" 1 ;;
 esac
 
-build_args=()
-for key in "${!v[@]}"; do
+build_args=(--build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+for key in ${keys[@]+"${keys[@]}"}; do
   build_args+=(--build-arg "$key=${v[$key]}")
 done
-build_args+=(--build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
 build_args+=(--build-arg "VCS_REF=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)")
 extra=()
 if [ -n "${DOCKER_BUILD_ARGS:-}" ]; then
   read -r -a extra <<<"$DOCKER_BUILD_ARGS"
 fi
 
-run "$DOCKER" build "${extra[@]}" "${build_args[@]}" -f "$context/$dockerfile" -t "$full" "$context"
+run "$DOCKER" build ${extra[@]+"${extra[@]}"} "${build_args[@]}" -f "$context/$dockerfile" -t "$full" "$context"
 for tag in "${tags[@]:1}"; do
   run "$DOCKER" tag "$full" "$tag"
 done

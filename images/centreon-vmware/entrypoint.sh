@@ -34,11 +34,11 @@ if [ -d "$checkout/.git" ]; then
   if [ -n "$commit" ] && [ -f "$checkout/.git/shallow" ]; then
     depth=(--unshallow)
   fi
-  git -C "$checkout" fetch --quiet "${depth[@]}" origin "$ref" || die "cannot fetch $ref from $repo"
+  git -C "$checkout" fetch --quiet ${depth[@]+"${depth[@]}"} origin "$ref" || die "cannot fetch $ref from $repo"
   git -C "$checkout" checkout --quiet --force FETCH_HEAD || die "cannot check out $ref"
 else
   mkdir -p "$(dirname "$checkout")"
-  git clone --quiet "${depth[@]}" --branch "$ref" -- "$repo" "$checkout" || die "cannot clone $repo at $ref"
+  git clone --quiet ${depth[@]+"${depth[@]}"} --branch "$ref" -- "$repo" "$checkout" || die "cannot clone $repo at $ref"
 fi
 if [ -n "$commit" ]; then
   git -C "$checkout" merge-base --is-ancestor "$commit" HEAD 2>/dev/null ||
@@ -64,4 +64,5 @@ if [ $# -gt 0 ]; then
   exec "$@"
 fi
 read -r -a daemon <<<"${VMWARE_DAEMON:-/usr/bin/centreon_vmware.pl}"
+[ ${#daemon[@]} -gt 0 ] || die "VMWARE_DAEMON names no command"
 exec "${daemon[@]}"

@@ -30,6 +30,7 @@ prepare=${PREPARE_HOST:-true}
 refresh=${REFRESH_VMWARE:-false}
 inventory=${INVENTORY:-ansible/inventory/production.yml}
 read -r -a pollerfleet <<<"${POLLERFLEET:-pollerfleet}"
+[ ${#pollerfleet[@]} -gt 0 ] || die "POLLERFLEET names no command" 64
 extra=()
 if [ -n "${ANSIBLE_EXTRA_ARGS:-}" ]; then
   read -r -a extra <<<"$ANSIBLE_EXTRA_ARGS"
@@ -57,7 +58,7 @@ if [ -n "$image" ]; then
     die "POLLER_IMAGE '$(printf '%q' "$image")' is not REPOSITORY:RELEASE-TAG@sha256:<64 hex digits>" 64
 fi
 [ -r "$inventory" ] || die "INVENTORY $inventory cannot be read" 64
-for arg in "${extra[@]}"; do
+for arg in ${extra[@]+"${extra[@]}"}; do
   case "$arg" in
     -e|--extra-vars|-e*|--extra-vars=*|-l|--limit|-l*|--limit=*|-i|--inventory|-i*|--inventory=*)
       die "ANSIBLE_EXTRA_ARGS may not set $arg: the target, hosts and inventory come from the job's parameters" 64 ;;
@@ -85,7 +86,7 @@ limit=$(IFS=,; echo "${hosts[*]}")
 
 if [ "$prepare" = true ]; then
   say "preparing $limit (prepare_host.yml)"
-  ansible-playbook -i "$inventory" ansible/prepare_host.yml --limit "$limit" "${extra[@]}" ||
+  ansible-playbook -i "$inventory" ansible/prepare_host.yml --limit "$limit" ${extra[@]+"${extra[@]}"} ||
     die "prepare_host.yml failed for $limit: no poller was touched"
 fi
 
@@ -93,7 +94,7 @@ failed=()
 for h in "${hosts[@]}"; do
   say "deploying ${target[$h]} on $h (deploy_poller.yml)"
   if ! ansible-playbook -i "$inventory" ansible/deploy_poller.yml --limit "$h" \
-      -e "poller_image=${target[$h]}" -e "poller_vmware_refresh=$refresh" "${extra[@]}"; then
+      -e "poller_image=${target[$h]}" -e "poller_vmware_refresh=$refresh" ${extra[@]+"${extra[@]}"}; then
     failed+=("$h")
     continue
   fi

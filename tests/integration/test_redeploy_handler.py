@@ -240,16 +240,22 @@ def test_hourly_cap(make_fleet) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def test_breaker_trips_after_consecutive_failures_and_resets(make_fleet) -> None:  # type: ignore[no-untyped-def]
-    f = make_fleet(n_hosts=5, duration=0.1, result="FAILURE", breaker_failures=3, cooldown_minutes=0)
+@pytest.mark.parametrize(
+    ("result", "note"),
+    [("FAILURE", ""), ("ABORTED", "; #1 ended ABORTED, #2 ended ABORTED, #3 ended ABORTED")],
+    ids=["failure", "aborted-by-the-job-timeout"],
+)
+def test_breaker_trips_after_consecutive_failures_and_resets(make_fleet, result: str, note: str) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(n_hosts=5, duration=0.1, result=result, breaker_failures=3, cooldown_minutes=0)
     for h in ("poller01", "poller02", "poller03"):
         assert "triggered" in f.handler("CRITICAL", "HARD", "3", h).stdout
         f.standin.wait_idle()
     r = f.handler("CRITICAL", "HARD", "3", "poller04")
     assert r.stdout == (
         f"redeploy poller04: refused: circuit breaker tripped: 3 consecutive failed {JOB} builds "
-        "(#1, #2, #3); automatic redeploys stop until `pollerfleet breaker reset`\n"
+        f"(#1, #2, #3{note}); automatic redeploys stop until `pollerfleet breaker reset`\n"
     )
+    assert f.audit_lines()[-1]["reason"].startswith(f"circuit breaker tripped: 3 consecutive failed {JOB} builds (#1")
     r = f.handler("CRITICAL", "HARD", "3", "poller05")
     assert r.stdout.startswith("redeploy poller05: refused: circuit breaker open since ")
     r = f.cli("breaker", "status")

@@ -53,6 +53,20 @@ CASES: list[tuple[str, Snapshot, Request, Action, str]] = [
         "#2 ended SUCCESS without reaching the image (no-progress)",
     ),
     (
+        "ABORTED (the job's timeout) and NOT_BUILT count as failed: trip",
+        Snapshot(state(), [], [build(2, result="ABORTED"), build(1, result="NOT_BUILT")]),
+        Request("poller01", IMG),
+        Action.REFUSED,
+        "2 consecutive failed deploy-centreon-poller builds (#1, #2; #1 ended NOT_BUILT, #2 ended ABORTED)",
+    ),
+    (
+        "an ABORTED build does not hide the failures around it: trip",
+        Snapshot(state(), [], [build(3, result="FAILURE"), build(2, result="ABORTED"), build(1)]),
+        Request("poller01", IMG),
+        Action.REFUSED,
+        "(#2, #3; #2 ended ABORTED)",
+    ),
+    (
         "a good build in between holds it",
         Snapshot(state(), [], [build(3, result="FAILURE"), build(2), build(1, result="FAILURE")]),
         Request("poller01", IMG),

@@ -18,7 +18,9 @@ from pollerfleet.clients.jenkins import BuildRef
 from pollerfleet.core.config import RedeploySettings
 
 IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
-FAILED_RESULTS = ("FAILURE",)
+# A build the deploy job's timeout or an operator stopped (ABORTED), or one Jenkins never ran
+# (NOT_BUILT), left the host as unknown as a FAILURE did: ten of them in a row must open the breaker.
+FAILED_RESULTS = ("FAILURE", "ABORTED", "NOT_BUILT")
 IMAGE_PARAMETER = "POLLER_IMAGE"  # the deploy job's parameters (jenkins/deploy-poller.sh)
 PREPARE_PARAMETER = "PREPARE_HOST"
 
@@ -97,22 +99,30 @@ def names(build: BuildRef, host: str, param: str) -> bool:
 
 
 def breaker_reason(builds: list[BuildRef], state: FleetState, rules: Rules) -> str:
-    """Why the breaker trips now ('' while it holds): K consecutive failed or no-progress builds."""
+    """Why the breaker trips now ('' while it holds): K consecutive failed (FAILURE, ABORTED,
+    NOT_BUILT) or no-progress builds; the reason names each one that was no plain FAILURE."""
     ignore_up_to = int(state.breaker.get("ignore_up_to") or 0)
-    failed: list[int] = []
+    failed: list[BuildRef] = []
     for b in builds:  # newest first
-        if b.building or b.number is None or b.number <= ignore_up_to or b.result == "ABORTED":
+        if b.building or b.number is None or b.number <= ignore_up_to:
             continue
         if b.result in FAILED_RESULTS or b.number in state.no_progress:
-            failed.append(b.number)
+            failed.append(b)
             if len(failed) >= rules.settings.breaker_failures:
-                shown = ", ".join(f"#{n}" for n in sorted(failed))
-                idle = [f"#{n}" for n in sorted(failed) if n in state.no_progress]
-                note = f"; {', '.join(idle)} ended SUCCESS without reaching the image (no-progress)" if idle else ""
+                ordered = sorted(failed, key=lambda f: f.number or 0)
+                shown = ", ".join(f"#{f.number}" for f in ordered)
+                notes = [f"#{f.number} {_how_failed(f, state)}" for f in ordered if f.result != "FAILURE"]
+                note = f"; {', '.join(notes)}" if notes else ""
                 return f"{len(failed)} consecutive failed {rules.job} builds ({shown}{note})"
             continue
         break
     return ""
+
+
+def _how_failed(build: BuildRef, state: FleetState) -> str:
+    if build.number in state.no_progress and build.result not in FAILED_RESULTS:
+        return "ended SUCCESS without reaching the image (no-progress)"
+    return f"ended {build.result}"
 
 
 def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ruling:

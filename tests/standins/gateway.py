@@ -26,12 +26,29 @@ class Gateway:
         tls: Optional[tuple[str, str]] = None,
         realm: str = "",
         host: str = "127.0.0.1",
+        headers: Optional[dict[str, str]] = None,
+        link: str = "",
+        basic: bool = False,
+        redirect: str = "",
+        body_size: int = 0,
     ) -> None:
         """TLS: (certificate, key) files to serve https; REALM: the token service the bearer
-        challenge names (default: this gateway's /token); HOST: another loopback address."""
+        challenge names (default: this gateway's /token); HOST: another loopback address.
+        A hostile registry: HEADERS replace the registry's in every answer (a forged digest); LINK
+        is what paginate's next links start with (another origin); BASIC demands USER:PASSWORD
+        by HTTP basic auth; mode redirect answers 302 to REDIRECT + the path; mode huge answers
+        BODY_SIZE bytes of JSON padding."""
         self.upstream = upstream.rstrip("/")
         self.realm, self.host, self.scheme = realm, host, "https" if tls else "http"
-        self.mode = mode  # proxy, bearer, garbage, error500, paginate
+        self.mode = mode  # proxy, bearer, garbage, error500, paginate, redirect, huge
+        self.headers, self.link, self.basic, self.redirect, self.body_size = (
+            headers or {},
+            link,
+            basic,
+            redirect,
+            body_size,
+        )
+        self.authorizations: list[str] = []  # every Authorization header received
         self.user, self.password = user, password
         self.token = secrets.token_hex(16)
         self.count = 0
@@ -83,8 +100,30 @@ class Gateway:
         page = [t for t in tags if t > last][:n] if last else tags[:n]
         headers = {"Content-Type": "application/json"}
         if page and page[-1] != tags[-1]:
-            headers["Link"] = f'<{path}?n={n}&last={page[-1]}>; rel="next"'
+            headers["Link"] = f'<{self.link}{path}?n={n}&last={page[-1]}>; rel="next"'
         self._reply(h, 200, json.dumps({"name": doc.get("name"), "tags": page}).encode(), headers, method)
+
+    def _huge(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        """A JSON object of BODY_SIZE bytes, sent in pieces until the connection closes: no
+        Content-Length tells the client ahead (a peer that never stops talking)."""
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.close_connection = True
+        if method == "HEAD":
+            return
+        head, tail = b'{"tags": [], "pad": "', b'"}'
+        left = self.body_size - len(head) - len(tail)
+        try:
+            h.wfile.write(head)
+            while left > 0:
+                piece = min(left, 1 << 16)
+                h.wfile.write(b"x" * piece)
+                left -= piece
+            h.wfile.write(tail)
+        except OSError:
+            pass  # the client stopped reading: what a bounded client does
 
     def _reply(
         self,
@@ -95,7 +134,7 @@ class Gateway:
         method: str = "GET",
     ) -> None:
         h.send_response(status)
-        for k, v in (headers or {}).items():
+        for k, v in {**(headers or {}), **self.headers}.items():
             h.send_header(k, v)
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
@@ -106,6 +145,16 @@ class Gateway:
         with self.lock:
             self.count += 1
             self.paths.append(h.path)
+            if h.headers.get("Authorization"):
+                self.authorizations.append(h.headers["Authorization"])
+        if self.basic:
+            expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            if h.headers.get("Authorization") != expected:
+                return self._reply(h, 401, b"{}", {"WWW-Authenticate": 'Basic realm="pft-test"'}, method)
+        if self.mode == "redirect":
+            return self._reply(h, 302, b"", {"Location": self.redirect + h.path}, method)
+        if self.mode == "huge":
+            return self._huge(h, method)
         if self.mode == "garbage":
             return self._reply(h, 200, b"<html>this is not a registry", {"Content-Type": "text/html"}, method)
         if self.mode == "error500":

@@ -28,6 +28,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 INDEXES = (DOCKER_LIST, OCI_INDEX)
 MAX_PAGES = 200
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what a digest is; anything else a registry says is refused
 
 if TYPE_CHECKING:
     import requests
@@ -102,16 +103,17 @@ class RegistryClient:
         resp = self._request(
             "HEAD", f"/v2/{repository}/manifests/{tag}", f"look up {repository}:{tag}", {"Accept": ACCEPT}
         )
-        digest = resp.headers.get("Docker-Content-Digest", "")
-        if not digest.startswith("sha256:"):
-            raise RegistryError(f"{self.base} gave no Docker-Content-Digest for {repository}:{tag}")
-        return digest
+        return self._digest(
+            resp.headers.get("Docker-Content-Digest", ""), f"{repository}:{tag}", "Docker-Content-Digest"
+        )
 
     def image(self, repository: str, tag: str) -> ImageInfo:
         """Digest, creation time and labels of REPOSITORY:TAG, resolving an index to our platform."""
         what = f"{repository}:{tag}"
         resp = self._get(f"/v2/{repository}/manifests/{tag}", f"read the manifest of {what}", {"Accept": ACCEPT})
         digest = resp.headers.get("Docker-Content-Digest", "")
+        if digest:
+            digest = self._digest(digest, what, "Docker-Content-Digest")
         manifest = self._json(resp, f"manifest of {what}")
         media = str(manifest.get("mediaType") or resp.headers.get("Content-Type", "").split(";")[0])
         if media in INDEXES or "manifests" in manifest:
@@ -125,26 +127,38 @@ class RegistryClient:
         config = manifest.get("config")
         if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
             raise RegistryError(f"malformed manifest of {what} at {self.base}: no config descriptor")
+        config_digest = self._digest(config["digest"], what, "config digest")
         blob = self._json(
-            self._get(f"/v2/{repository}/blobs/{config['digest']}", f"read the config of {what}"),
+            self._get(f"/v2/{repository}/blobs/{config_digest}", f"read the config of {what}"),
             f"config of {what}",
         )
         labels = ((blob.get("config") or {}).get("Labels")) or {}
         return ImageInfo(
             tag,
-            digest or str(config["digest"]),
+            digest or config_digest,
             epoch(blob.get("created")),
             {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
         )
 
     # -- plumbing -----------------------------------------------------------------------------
+    def _digest(self, value: Any, what: str, field_name: str) -> str:
+        """VALUE if it is a digest (sha256: and 64 lowercase hex digits): what the registry says
+        reaches a URL, the deploy's command line and Ansible only once it is known to be one."""
+        if isinstance(value, str) and DIGEST.fullmatch(value):
+            return value
+        if not value:
+            raise RegistryError(f"{self.base} gave no {field_name} for {what}")
+        raise RegistryError(
+            f"{self.base} gave a malformed {field_name} for {what}: not sha256: and 64 lowercase hex digits"
+        )
+
     def _pick_platform(self, index: dict[str, Any], what: str) -> str:
         os_, _, arch = self.platform.partition("/")
         arch, _, variant = arch.partition("/")
         for m in index.get("manifests") or []:
             p = m.get("platform") or {} if isinstance(m, dict) else {}
             if p.get("os") == os_ and p.get("architecture") == arch and (not variant or p.get("variant") == variant):
-                return str(m["digest"])
+                return self._digest(m.get("digest"), what, f"{self.platform} manifest digest")
         offered = ", ".join(
             f"{(m.get('platform') or {}).get('os')}/{(m.get('platform') or {}).get('architecture')}"
             for m in index.get("manifests") or []

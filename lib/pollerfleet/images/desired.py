@@ -60,6 +60,15 @@ class Target:
     held: bool = False  # an operator's pin chose it
     newest: str = ""  # the newest release tag under the policy (what a held host is held back from)
 
+    def __post_init__(self) -> None:
+        # what reaches the deploy's command line, Jenkins and Ansible: only a well-formed reference
+        # (a repository, a tag and sha256: with 64 hex digits), whatever the registry or the cache said
+        if not _REFERENCE.fullmatch(self.reference):
+            raise TargetError(
+                f"{printable(self.reference, 120)!r} is not an image reference of the form "
+                "REPOSITORY:TAG@sha256:<64 hex digits>"
+            )
+
     @property
     def reference(self) -> str:
         return f"{self.repository}:{self.tag}@{self.digest}"

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 from pollerfleet.clients.docker import DockerClient
 from pollerfleet.clients.regcache import RegistryCache
-from pollerfleet.clients.registry import ImageInfo, NotFound, RegistryClient
+from pollerfleet.clients.registry import DIGEST, ImageInfo, NotFound, RegistryClient
 from pollerfleet.core import verbosity
 from pollerfleet.core.timefmt import epoch, human_duration
 from pollerfleet.core.versions import Policy, TagVersion, parse_tag, releases_newer
@@ -107,13 +107,16 @@ class RegistryView:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any], policy: Policy) -> RegistryView:
+        """The cached view; ValueError when a digest in it is not one (the cache is then asked
+        again of the registry, whose answers are checked)."""
         newest = doc.get("newest")
+        info = ImageInfo(**newest) if isinstance(newest, dict) else None
+        digests = {str(k): v for k, v in (doc.get("digests") or {}).items()}
+        for digest in [info.digest if info else None, *digests.values()]:
+            if digest is not None and not (isinstance(digest, str) and DIGEST.fullmatch(digest)):
+                raise ValueError("a cached digest is malformed")
         return cls(
-            policy.releases([str(t) for t in doc.get("tags", [])]),
-            ImageInfo(**newest) if isinstance(newest, dict) else None,
-            {str(k): v for k, v in (doc.get("digests") or {}).items()},
-            float(doc.get("fetched") or 0),
-            True,
+            policy.releases([str(t) for t in doc.get("tags", [])]), info, digests, float(doc.get("fetched") or 0), True
         )
 
 

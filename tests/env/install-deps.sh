@@ -18,6 +18,8 @@ declare -A wanted=(
   [sshd]=openssh-server
   [rsync]=rsync
   [mmdebstrap]=mmdebstrap
+  [snmpd]=snmpd
+  [snmpwalk]=snmp
 
 
 )

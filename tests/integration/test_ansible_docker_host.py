@@ -49,7 +49,10 @@ def test_prepare_host_check_mode(tmp_path: Path, tls_dirs: dict[str, Path]) -> N
     daemon_json = Path("/etc/docker/daemon.json")
     before = daemon_json.read_bytes() if daemon_json.exists() else None
     inv = tmp_path / "inventory.yml"
+    (tmp_path / "community").write_text("fleet-ro\n")
     host = {
+        "docker_host_snmp_community_file": str(tmp_path / "community"),
+        "docker_host_snmp_sources": ["127.0.0.1"],
         "ansible_connection": "local",
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "docker_host_tls_ca_src": str(tls_dirs["client"] / "ca.pem"),
@@ -69,4 +72,5 @@ def test_prepare_host_check_mode(tmp_path: Path, tls_dirs: dict[str, Path]) -> N
     assert proc.returncode == 0, out[-3000:]
     assert '"tlsverify": true' in out and "tcp://0.0.0.0:2376" in out  # the daemon.json it would write
     assert "failed=0" in out
+    assert "fleet-ro" not in out  # the SNMP community is no part of --diff
     assert (daemon_json.read_bytes() if daemon_json.exists() else None) == before  # check mode wrote nothing

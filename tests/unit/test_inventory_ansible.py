@@ -4,6 +4,9 @@ One inventory (INI, and the same in YAML) uses every rule the suite implements: 
 padding, letters and strides, ``host:port``, children, a host in several groups,
 ``ansible_group_priority``, group_vars/host_vars as files (with and without an extension) and
 as directories (nested, with files Ansible skips), and the precedence between all of them.
+
+Every answer is asked three ways: parsed, through the cache as it is first built (cold), and from
+the cache alone (warm: parsing is then made to fail, so a warm answer cannot come from a parse).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from pollerfleet.core.inventory import InventoryError, expand_host_range, load
+from pollerfleet.core import inventory
+from pollerfleet.core.inventory import InventoryError, PollerHost, expand_host_range
 
 ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
 
@@ -111,6 +116,59 @@ FILES = {
 }
 
 
+class Reader:
+    """load() and find() as one of the three ways: parsed, cold cache, warm cache."""
+
+    def __init__(self, way: str, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.way, self.cache, self.monkeypatch = way, cache, monkeypatch
+
+    def _warm(self, inv: Path, group: str) -> None:
+        if self.way == "warm":
+            age(inv.parent)
+            inventory.load(inv, group, cache_dir=self.cache)  # builds it
+            assert list(self.cache.glob("inventory-*.sqlite")), "the cache was not written"
+            self.monkeypatch.setattr(inventory._Inventory, "parse", _no_parse)
+
+    def load(self, inv: Path, group: str = "pollers") -> dict[str, PollerHost]:
+        if self.way == "parsed":
+            return inventory.load(inv, group)
+        self._warm(inv, group)
+        try:
+            return inventory.load(inv, group, cache_dir=self.cache)
+        finally:
+            self.monkeypatch.undo()
+
+    def find(self, inv: Path, group: str = "pollers", name: str = "", address: str = "") -> PollerHost | None:
+        if self.way == "parsed":
+            return inventory.find(inv, group, name, address)
+        self._warm(inv, group)
+        try:
+            return inventory.find(inv, group, name, address, cache_dir=self.cache)
+        finally:
+            self.monkeypatch.undo()
+
+
+def _no_parse(self: object) -> None:
+    raise AssertionError("parsed although the cache was warm")
+
+
+def age(root: Path, seconds: float = 3600) -> None:
+    """Every file and directory under ROOT as if written SECONDS ago (a file written a moment ago is
+    never cached: its timestamp cannot yet tell a second change from the first)."""
+    stamp = int((time.time() - seconds) * 1e9)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for entry in [*dirnames, *filenames]:
+            os.utime(os.path.join(dirpath, entry), ns=(stamp, stamp), follow_symlinks=False)
+    os.utime(root, ns=(stamp, stamp))
+
+
+@pytest.fixture(params=["parsed", "cold", "warm"])
+def reader(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Reader:
+    return Reader(request.param, tmp_path_factory.mktemp("cache"), monkeypatch)
+
+
 def _tree(root: Path, inventory_name: str, text: str) -> Path:
     for rel, content in FILES.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -139,16 +197,18 @@ def _members(listing: dict, group: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("name", "text"), [("fleet.ini", INI), ("fleet.yml", YAML), ("fleet", INI), ("hosts", YAML)])
-def test_same_fleet_and_variables_as_ansible_inventory(tmp_path: Path, name: str, text: str) -> None:
+def test_same_fleet_and_variables_as_ansible_inventory(tmp_path: Path, name: str, text: str, reader: Reader) -> None:
     inv = _tree(tmp_path, name, text)
     oracle = _ansible(inv)
     hostvars = oracle["_meta"]["hostvars"]
     for group in ("all", "pollers", "edge", "dc2"):
-        fleet = load(inv, group)
+        fleet = reader.load(inv, group)
         assert set(fleet) == _members(oracle, group), group
         for host, ph in fleet.items():
             assert json.loads(json.dumps(ph.vars)) == hostvars.get(host, {}), host
-    fleet = load(inv)
+            one = reader.find(inv, group, name=host)
+            assert one is not None and one.vars == ph.vars, host
+    fleet = reader.load(inv)
     # the points the suite relies on, spelled out (the oracle agreeing is what makes them right)
     assert sorted(fleet) == ["ea", "ec", "ee", "p1x", "p5x", "p9x", "poller01", "poller02", "poller03", "poller04"]
     assert fleet["poller01"].vars["poller_image_tag"] == "19.04.1"  # host_vars pin beats group_vars
@@ -158,6 +218,12 @@ def test_same_fleet_and_variables_as_ansible_inventory(tmp_path: Path, name: str
     assert fleet["poller02"].vars["level"] == "edge"  # the deeper group beats its parent
     assert fleet["poller03"].vars["beaten_by_group_vars_all"] == "files"
     assert fleet["ea"].address == "127.0.0.5" and fleet["poller02"].vmware_enabled
+    # by address: the first host whose name or ansible_host it is; none for a stranger
+    by_address = reader.find(inv, address="127.0.0.5")
+    assert by_address is not None and by_address.name == "ea"
+    by_name = reader.find(inv, address="poller03")
+    assert by_name is not None and by_name.name == "poller03"
+    assert reader.find(inv, address="10.9.9.9") is None and reader.find(inv, name="central") is None
 
 
 @pytest.mark.parametrize(
@@ -187,31 +253,51 @@ def test_host_ranges_expand_as_ansible_does(pattern: str) -> None:
         ("a.toml", "[pollers]\n", "TOML"),
     ],
 )
-def test_what_is_not_read_is_refused_with_the_reason(tmp_path: Path, name: str, text: str, message: str) -> None:
+def test_what_is_not_read_is_refused_with_the_reason(
+    tmp_path: Path, name: str, text: str, message: str, reader: Reader
+) -> None:
     p = tmp_path / name
     p.write_text(text)
+    age(tmp_path)
     with pytest.raises(InventoryError) as err:
-        load(p)
+        reader.find(p, name="x")
     assert str(p) in str(err.value) and message in str(err.value)
 
 
-def test_directory_script_and_vaulted_vars_are_refused(tmp_path: Path) -> None:
+def test_directory_script_and_vaulted_vars_are_refused(tmp_path: Path, reader: Reader) -> None:
     with pytest.raises(InventoryError, match="is a directory"):
-        load(tmp_path)
+        reader.load(tmp_path)
     script = tmp_path / "inv.py"
     script.write_text("#!/bin/sh\necho '{}'\n")
     script.chmod(0o755)
     with pytest.raises(InventoryError, match="executable inventory script"):
-        load(script)
+        reader.load(script)
     inv = tmp_path / "inv.ini"
     inv.write_text("[pollers]\nx\n")
     (tmp_path / "group_vars").mkdir()
     (tmp_path / "group_vars" / "pollers.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162\n")
     with pytest.raises(InventoryError, match=r"pollers\.yml is vault-encrypted"):
-        load(inv)
+        reader.load(inv)
 
 
-def test_unsafe_values_are_plain_text(tmp_path: Path) -> None:
+def test_unsafe_values_are_plain_text(tmp_path: Path, reader: Reader) -> None:
     inv = tmp_path / "inv.yml"
     inv.write_text("pollers:\n  hosts:\n    x:\n      note: !unsafe '{{ raw }}'\n")
-    assert load(inv)["x"].vars["note"] == "{{ raw }}"
+    assert reader.load(inv)["x"].vars["note"] == "{{ raw }}"
+
+
+JSON_INVENTORY = """\
+{"pollers": {"hosts": {"j1": {"big": 1e3, "ratio": 1.50, "stamp": "2019-04-05", "yes": "yes",
+  "unsafe": {"__ansible_unsafe": "{{ raw }}"}, "nested": {"1": [true, null]}}}}}
+"""
+
+
+def test_json_is_read_as_json_first_as_ansible_does(tmp_path: Path, reader: Reader) -> None:
+    """Ansible's loader tries JSON before YAML: 1e3 is a number there (YAML 1.1 reads it as text)."""
+    inv = tmp_path / "fleet.json"
+    inv.write_text(JSON_INVENTORY)
+    oracle = _ansible(inv)["_meta"]["hostvars"]["j1"]
+    got = reader.load(inv)["j1"].vars
+    assert oracle.pop("unsafe") == {"__ansible_unsafe": "{{ raw }}"}  # how --list prints unsafe text
+    assert got.pop("unsafe") == "{{ raw }}"
+    assert got == oracle and got["big"] == 1000.0

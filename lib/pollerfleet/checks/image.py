@@ -133,13 +133,8 @@ def find_poller(cfg: Config, name: str, address: str) -> Optional[PollerHost]:
     inventory does not list (its running repository is then judged, with no pin)."""
     if cfg.fleet.inventory is None:
         return None
-    fleet = inventory.load(cfg.fleet.inventory, cfg.fleet.group)
-    if name:
-        return fleet.get(name)
-    for host in fleet.values():
-        if address and (host.name == address or host.address == address):
-            return host
-    return None
+    # from the parsed form in the cache directory: a check's inventory work does not grow with the fleet
+    return inventory.find(cfg.fleet.inventory, cfg.fleet.group, name, address, cache_dir=cfg.registry.cache_dir)
 
 
 @dataclass(frozen=True)

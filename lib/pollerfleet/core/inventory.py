@@ -21,17 +21,12 @@ variables the suite itself reads (only Ansible renders those).
 
 from __future__ import annotations
 
-import ast
-import ipaddress
+import json
 import os
 import re
-import shlex
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
-
-import yaml
 
 
 class InventoryError(Exception):
@@ -79,13 +74,367 @@ class PollerHost:
         return bool(value)
 
 
-def load(path: Path, group: str = "pollers") -> dict[str, PollerHost]:
-    """Hosts of GROUP (and its child groups), by name, with their variables as Ansible merges them."""
+def load(path: Path, group: str = "pollers", cache_dir: Optional[Path] = None) -> dict[str, PollerHost]:
+    """Hosts of GROUP (and its child groups), by name, with their variables as Ansible merges them.
+
+    With CACHE_DIR, from the parsed form kept there while every file it was read from is
+    unchanged (and kept there for the next caller when it had to be parsed)."""
+    if cache_dir is not None:
+        cache = _Cache(cache_dir, path, group)
+        fleet = cache.fleet()
+        if fleet is not None:
+            return fleet
+        return cache.rebuild().fleet
+    return _parse(path, group).fleet
+
+
+def find(
+    path: Path, group: str = "pollers", name: str = "", address: str = "", cache_dir: Optional[Path] = None
+) -> Optional[PollerHost]:
+    """One host of GROUP: the one named NAME, else the first whose name or ansible_host is ADDRESS;
+    None when there is none. With CACHE_DIR its cost does not grow with the fleet: one indexed
+    look-up in the parsed form, checked against the identity of the inventory, group_vars and the
+    host's own host_vars (an ADDRESS look-up also checks every host's host_vars)."""
+    if cache_dir is not None:
+        cache = _Cache(cache_dir, path, group)
+        found = cache.find(name, address)
+        if found is not None:
+            return found[0]
+        return _pick(cache.rebuild().fleet, name, address)
+    return _pick(_parse(path, group).fleet, name, address)
+
+
+def _pick(fleet: dict[str, PollerHost], name: str, address: str) -> Optional[PollerHost]:
+    if name:
+        return fleet.get(name)
+    for host in fleet.values():
+        if address and (host.name == address or host.address == address):
+            return host
+    return None
+
+
+@dataclass
+class _Parsed:
+    fleet: dict[str, PollerHost]
+    inventory: _Inventory
+
+
+def _parse(path: Path, group: str) -> _Parsed:
     inv = _Inventory(path)
     inv.parse()
     if group not in inv.groups:
         raise InventoryError(f"inventory {path} has no group [{group}]")
-    return {name: PollerHost(name, inv.host_vars(name)) for name in inv.members(group)}
+    return _Parsed({name: PollerHost(name, inv.host_vars(name)) for name in inv.members(group)}, inv)
+
+
+# --- the parsed form, cached --------------------------------------------------------------------
+
+#: Bumped whenever the parser's answers or the cache's layout change: an older cache is rebuilt.
+_CACHE_FORMAT = "1"
+#: A file changed this recently may change again within the file system's timestamp granularity
+#: without its identity changing (git's "racily clean" entries): such a parse is not kept.
+_RACY_NS = 2_000_000_000
+
+
+def _identity(path: str) -> Optional[list[int]]:
+    """What tells a changed file (or directory) from the one that was read: inode, size, mtime and
+    ctime in nanoseconds, mode; None when nothing is there."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise InventoryError(f"inventory file {path} cannot be examined: {exc.strerror}") from None
+    return [st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode]
+
+
+def _unchanged(sources: Any) -> bool:
+    if not isinstance(sources, list):
+        return False
+    for item in sources:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            return False
+        try:
+            if _identity(item[0]) != item[1]:
+                return False
+        except InventoryError:
+            return False
+    return True
+
+
+class _Cache:
+    """The parsed inventory in one SQLite file in the cache directory: a row per host (its merged
+    variables and the host_vars files they came from) under the identity of the fleet's files.
+    The file is replaced whole (written beside it, then renamed) and only ever opened read-only
+    and without following a link; one that cannot be read, is of another format or describes
+    other files is parsed anew, never believed."""
+
+    def __init__(self, directory: Path, path: Path, group: str) -> None:
+        import hashlib
+
+        self.source = os.path.abspath(path)
+        self.path, self.group = path, group
+        digest = hashlib.sha256(f"{self.source}\0{group}".encode()).hexdigest()[:24]
+        self.file = Path(directory) / f"inventory-{digest}.sqlite"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        """The cache, read-only, if it is of this format, for this inventory and group, and none of
+        the fleet's files changed; else None."""
+        import sqlite3
+
+        from pollerfleet.core import atomic
+
+        try:
+            fd = atomic.open_regular(self.file)
+        except OSError:
+            return None
+        try:
+            # the descriptor opened without following a link, as SQLite's own path; immutable: the
+            # file is never written in place, so no locks and no journal are looked for
+            db = sqlite3.connect(f"file:/proc/self/fd/{fd}?mode=ro&immutable=1", uri=True)
+        except sqlite3.Error:
+            os.close(fd)
+            return None
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if (
+                meta.get("format") != _CACHE_FORMAT
+                or meta.get("source") != self.source
+                or meta.get("group") != self.group
+                or not _unchanged(json.loads(meta.get("sources", "null")))
+            ):
+                raise ValueError("stale")
+        except (sqlite3.Error, ValueError, TypeError):
+            db.close()
+            os.close(fd)
+            return None
+        return _Open(db, fd)
+
+    def find(self, name: str, address: str) -> Optional[tuple[Optional[PollerHost]]]:
+        """(the host or None) from the cache; None when the cache cannot answer."""
+        import sqlite3
+
+        with _closing(self._open()) as db:
+            if db is None:
+                return None
+            try:
+                if not name and not _unchanged(_all_host_sources(db)):
+                    return None  # an address can come from any host's host_vars
+                if name:
+                    row = db.execute("SELECT name, vars, sources FROM hosts WHERE name = ?", (name,)).fetchone()
+                elif address:
+                    row = db.execute(
+                        "SELECT name, vars, sources FROM hosts WHERE name = ?1 OR address = ?1 ORDER BY ord LIMIT 1",
+                        (address,),
+                    ).fetchone()
+                else:
+                    row = None
+                if row is None:
+                    return (None,)
+                if not _unchanged(json.loads(row[2])):
+                    return None
+                return (PollerHost(row[0], _decode(json.loads(row[1]))),)
+            except (sqlite3.Error, ValueError, TypeError, KeyError):
+                return None
+
+    def fleet(self) -> Optional[dict[str, PollerHost]]:
+        """The whole fleet from the cache, every host's files checked; None when it cannot answer."""
+        import sqlite3
+
+        with _closing(self._open()) as db:
+            if db is None:
+                return None
+            try:
+                if not _unchanged(_all_host_sources(db)):
+                    return None
+                rows = db.execute("SELECT name, vars FROM hosts ORDER BY ord").fetchall()
+                return {n: PollerHost(n, _decode(json.loads(v))) for n, v in rows}
+            except (sqlite3.Error, ValueError, TypeError, KeyError):
+                return None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def rebuild(self) -> _Parsed:
+        """Parse the inventory and keep the result (a cache that cannot be written is no error)."""
+        import sqlite3
+        import time
+
+        began = time.time_ns()
+        parsed = _parse(self.path, self.group)
+        try:
+            self._write(parsed, began)
+        except (OSError, sqlite3.Error, _Unencodable):
+            pass
+        return parsed
+
+    def _write(self, parsed: _Parsed, began: int) -> None:
+        import sqlite3
+
+        from pollerfleet.core import atomic
+
+        inv = parsed.inventory
+        every = [inv.sources, *(inv.host_sources.get(h, {}) for h in parsed.fleet)]
+        mode = 0o666
+        for sources in every:
+            for ident in sources.values():
+                if ident is not None and ident[3] >= began - _RACY_NS:
+                    return  # changed a moment ago: it may change again unseen; parse next time too
+                if ident is not None and not (ident[5] & 0o040000):  # files, not directories
+                    mode &= ident[5]
+        rows = [
+            (
+                i,
+                name,
+                host.address,
+                json.dumps(_encode(host.vars), separators=(",", ":")),
+                _sources(inv.host_sources.get(name, {})),
+            )
+            for i, (name, host) in enumerate(parsed.fleet.items())
+        ]
+        meta = {
+            "format": _CACHE_FORMAT,
+            "source": self.source,
+            "group": self.group,
+            "sources": _sources(inv.sources),
+        }
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        # no more readable than the least readable file it was read from: it holds their variables
+        fd, tmp = atomic.temp_beside(self.file, mode & 0o666)
+        try:
+            os.close(fd)
+            db = sqlite3.connect(str(tmp))
+            try:
+                db.execute("PRAGMA journal_mode=OFF")
+                db.execute("PRAGMA synchronous=OFF")
+                db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                db.execute(
+                    "CREATE TABLE hosts (ord INTEGER NOT NULL, name TEXT PRIMARY KEY, address TEXT NOT NULL, "
+                    "vars TEXT NOT NULL, sources TEXT NOT NULL)"
+                )
+                db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+                db.executemany("INSERT INTO hosts VALUES (?, ?, ?, ?, ?)", rows)
+                db.execute("CREATE INDEX hosts_address ON hosts (address, ord)")
+                db.commit()
+            finally:
+                db.close()
+            with open(tmp, "rb+") as f:  # the contents reach the disk before the name does
+                os.fsync(f.fileno())
+            atomic.commit(tmp, self.file)
+        except BaseException:
+            atomic.discard(tmp)
+            raise
+
+
+class _Open:
+    """A read-only connection and the descriptor it reads through."""
+
+    def __init__(self, db: Any, fd: int) -> None:
+        self.db, self.fd = db, fd
+
+    def execute(self, *args: Any) -> Any:
+        return self.db.execute(*args)
+
+    def close(self) -> None:
+        self.db.close()
+        os.close(self.fd)
+
+
+class _closing:
+    def __init__(self, db: Optional[_Open]) -> None:
+        self.db = db
+
+    def __enter__(self) -> Optional[_Open]:
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+def _sources(seen: dict[str, Optional[list[int]]]) -> str:
+    return json.dumps(sorted((os.path.abspath(p), ident) for p, ident in seen.items()))
+
+
+def _all_host_sources(db: _Open) -> list[Any]:
+    out: list[Any] = []
+    for (text,) in db.execute("SELECT sources FROM hosts WHERE sources != '[]'"):
+        out += json.loads(text)
+    return out
+
+
+class _Unencodable(Exception):
+    pass
+
+
+_TAG = "__pollerfleet_type"
+
+
+def _encode(value: Any) -> Any:
+    """VALUE as JSON that _decode turns back into exactly VALUE (YAML has dates, sets, binary,
+    non-text keys and non-finite floats, which JSON alone would change)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return (
+            value
+            if value == value and value not in (float("inf"), float("-inf"))
+            else {_TAG: "float", "v": repr(value)}
+        )
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value) and _TAG not in value:
+            return {k: _encode(v) for k, v in value.items()}
+        return {_TAG: "map", "v": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {_TAG: "date", "v": value.isoformat()}
+    if isinstance(value, bytes):
+        return {_TAG: "bytes", "v": value.hex()}
+    if isinstance(value, (set, frozenset)):
+        return {_TAG: "set", "v": [_encode(v) for v in value]}
+    if isinstance(value, tuple):
+        return {_TAG: "tuple", "v": [_encode(v) for v in value]}
+    raise _Unencodable(type(value).__name__)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get(_TAG)
+    if kind is None:
+        return {k: _decode(v) for k, v in value.items()}
+    v = value["v"]
+    if kind == "float":
+        return float(v)
+    if kind == "map":
+        return {_hashable(_decode(k)): _decode(x) for k, x in v}
+    if kind == "bytes":
+        return bytes.fromhex(v)
+    if kind == "set":
+        return {_hashable(_decode(x)) for x in v}
+    if kind == "tuple":
+        return tuple(_decode(x) for x in v)
+    import datetime
+
+    if kind == "datetime":
+        return datetime.datetime.fromisoformat(v)
+    if kind == "date":
+        return datetime.date.fromisoformat(v)
+    raise ValueError(f"unknown tag {kind!r}")
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, dict, set)):
+        raise ValueError("unhashable key")
+    return value
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -113,6 +462,10 @@ class _Inventory:
         self._memberships: Optional[dict[str, list[str]]] = None
         self._depth: dict[str, int] = {}
         self._listings: dict[Path, set[str]] = {}
+        # what each answer was read from, as (path, identity) pairs (see _identity): the fleet's
+        # files (the inventory, group_vars) and each host's own (host_vars/HOST...)
+        self.sources: dict[str, Optional[list[int]]] = {}
+        self.host_sources: dict[str, dict[str, Optional[list[int]]]] = {}
 
     def fail(self, message: str) -> InventoryError:
         return InventoryError(f"inventory {self.path}{self.where}: {message}")
@@ -165,6 +518,7 @@ class _Inventory:
 
     def parse(self) -> None:
         path = self.path
+        self.sources[str(path)] = _identity(str(path))
         if path.is_dir():
             raise InventoryError(
                 f"inventory {path} is a directory; name one inventory file in [fleet] inventory "
@@ -262,7 +616,12 @@ class _Inventory:
         return self._files[key]
 
     def _read_vars_files(self, directory: Path, name: str) -> dict[str, Any]:
+        if directory.name == "host_vars":
+            seen = self.host_sources.setdefault(name, {})
+        else:
+            seen = self.sources
         if directory not in self._listings:  # one listing per directory, not four stats per host
+            self.sources[str(directory)] = _identity(str(directory))  # a file added or removed changes it
             try:
                 self._listings[directory] = set(os.listdir(directory))
             except FileNotFoundError:
@@ -277,9 +636,11 @@ class _Inventory:
         found: list[Path] = []
         for ext in ("", *_YAML_EXTENSIONS):
             candidate = directory / (name + ext)
-            if name + ext in listing and candidate.exists():
-                found = _dir_vars_files(candidate) if candidate.is_dir() else [candidate]
-                break
+            if name + ext in listing:
+                seen[str(candidate)] = ident = _identity(str(candidate))  # None: a dangling link, for now
+                if ident is not None:
+                    found = _dir_vars_files(candidate, seen) if candidate.is_dir() else [candidate]
+                    break
         merged: dict[str, Any] = {}
         for file in found:
             try:
@@ -354,8 +715,9 @@ class _Inventory:
 
     # -- INI -------------------------------------------------------------------------------
 
-    _SECTION = re.compile(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$")
-    _GROUPNAME = re.compile(r"^([^:\]\s]+)\s*(?:#.*)?$")
+    # patterns, not compiled ones: re compiles each on first use, so a look-up in the cache pays none
+    _SECTION = r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$"
+    _GROUPNAME = r"^([^:\]\s]+)\s*(?:#.*)?$"
 
     def _parse_ini(self, text: str) -> None:
         pending: dict[str, dict[str, Any]] = {}
@@ -366,7 +728,7 @@ class _Inventory:
             if not line or line[0] in ";#":
                 continue
             if line.startswith("["):
-                m = self._SECTION.match(line)
+                m = re.match(self._SECTION, line)
                 if not m:
                     if not line.endswith("]"):
                         raise self.fail(f"unclosed section {line!r}")
@@ -385,6 +747,8 @@ class _Inventory:
                         del pending[group]
                 continue
             if kind == "hosts":
+                import shlex
+
                 try:
                     words = shlex.split(line, comments=True)
                 except ValueError as exc:
@@ -404,7 +768,7 @@ class _Inventory:
                     raise self.fail(f"expected key=value, got {line!r}")
                 self.set_group_var(group, key.strip(), _ini_value(value.strip()))
             else:
-                m = self._GROUPNAME.match(line)
+                m = re.match(self._GROUPNAME, line)
                 if not m:
                     raise self.fail(f"expected a group name, got {line!r}")
                 child = m.group(1)
@@ -431,50 +795,85 @@ class _Inventory:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML as Ansible loads variables: ``!unsafe`` is a plain string, ``!vault`` is refused."""
-
-
-def _unsafe(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-
-
 class _VaultValue(Exception):
     pass
 
 
-def _vault(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+def _unsafe(loader: Any, node: Any) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)
+
+
+def _vault(loader: Any, node: Any) -> Any:
     raise _VaultValue(str(node.start_mark).strip())
 
 
-_Loader.add_constructor("!unsafe", _unsafe)
-_Loader.add_constructor("!vault", _vault)
-_Loader.add_constructor("!vault-encrypted", _vault)
+_LOADER: Any = None
 
 
-def _dir_vars_files(directory: Path) -> list[Path]:
+def _yaml_loader() -> Any:
+    """YAML as Ansible loads variables: ``!unsafe`` is a plain string, ``!vault`` is refused. On
+    PyYAML's C parser where it was built with libyaml (the same resolver and constructors as the
+    pure-Python SafeLoader, several times faster); imported only when a file is really parsed."""
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+            pass
+
+        Loader.add_constructor("!unsafe", _unsafe)
+        Loader.add_constructor("!vault", _vault)
+        Loader.add_constructor("!vault-encrypted", _vault)
+        _LOADER = Loader
+    return _LOADER
+
+
+def _json_tags(obj: dict[str, Any]) -> Any:
+    """Ansible's JSON tags: ``{"__ansible_unsafe": TEXT}`` is the text, ``{"__ansible_vault": ...}`` refused."""
+    if len(obj) == 1:
+        if "__ansible_vault" in obj:
+            raise _VaultValue("__ansible_vault")
+        if "__ansible_unsafe" in obj and isinstance(obj["__ansible_unsafe"], str):
+            return obj["__ansible_unsafe"]
+    return obj
+
+
+def _dir_vars_files(directory: Path, seen: dict[str, Optional[list[int]]]) -> list[Path]:
     """The files of a group_vars/NAME/ directory as Ansible picks them: name order, recursive, no hidden
-    files or backups, only .yml/.yaml/.json or no extension, no directories with an extension."""
+    files or backups, only .yml/.yaml/.json or no extension, no directories with an extension.
+    Every entry looked at goes into SEEN with its identity."""
     found: list[Path] = []
     for entry in sorted(os.listdir(directory)):
         if entry.startswith(".") or entry.endswith("~"):
             continue
         full, ext = directory / entry, os.path.splitext(entry)[1]
+        seen[str(full)] = _identity(str(full))
         if full.is_dir():
             if not ext:
-                found += _dir_vars_files(full)
+                found += _dir_vars_files(full, seen)
         elif full.is_file() and (not ext or ext in _YAML_EXTENSIONS):
             found.append(full)
     return found
 
 
 def _load_yaml(text: str, what: str) -> Any:
+    """A YAML or JSON document as Ansible's loader reads it: as JSON first, then as YAML."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return json.loads(text, object_hook=_json_tags)
+    except _VaultValue as exc:
+        raise InventoryError(f"{what} holds a vault-encrypted value ({exc}), which pollerfleet cannot read") from None
+    except (ValueError, RecursionError):
+        pass
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader (CSafeLoader) subclass
     except _VaultValue as exc:
         raise InventoryError(f"{what} holds a vault-encrypted value ({exc}), which pollerfleet cannot read") from None
     except yaml.YAMLError as exc:
@@ -483,6 +882,8 @@ def _load_yaml(text: str, what: str) -> Any:
 
 def _ini_value(text: str) -> Any:
     """An INI value as Ansible's INI reader types it: a Python literal if it is one, else the text."""
+    import ast
+
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -506,22 +907,24 @@ def _plain(value: Any) -> Any:
 
 _RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
 _LABEL = rf"(?:[\w]|{_RANGE})(?:[\w_-]|{_RANGE})*(?<![_-])"
-_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.I)
+_HOSTNAME = rf"(?i)^{_LABEL}(?:\.{_LABEL})*$"
 _IPV4_PART = r"(?:[01]?[0-9]{1,2}|2[0-4][0-9]|25[0-5]|\[[0-9]+:[0-9]+(?::[0-9]+)?\])"
-_IPV4 = re.compile(rf"^(?:{_IPV4_PART}\.){{3}}{_IPV4_PART}$")
-_BRACKETED_PORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
-_HOST_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
+_IPV4 = rf"^(?:{_IPV4_PART}\.){{3}}{_IPV4_PART}$"
+_BRACKETED_PORT = r"^\[(.+)\]:([0-9]+)$"
+_HOST_PORT = r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$"
 
 
 def _split_port(pattern: str) -> tuple[str, Optional[int]]:
     """``host:port`` as Ansible's parse_address splits it; a pattern it cannot parse keeps no port."""
     address, port = pattern, None
     for rx in (_BRACKETED_PORT, _HOST_PORT):
-        m = rx.match(address)
+        m = re.match(rx, address)
         if m:
             address, port = m.group(1), int(m.group(2))
-    if _IPV4.match(address) or _HOSTNAME.match(address):
+    if re.match(_IPV4, address) or re.match(_HOSTNAME, address):
         return address, port
+    import ipaddress
+
     try:
         ipaddress.IPv6Address(address)
     except ValueError:
@@ -552,11 +955,12 @@ def expand_host_range(pattern: str) -> list[str]:
     try:
         if not step.isdigit() or int(step) == 0:
             raise ValueError("the step of a range must be a positive integer")
-        if beg in string.ascii_letters and end in string.ascii_letters:
-            i, j = string.ascii_letters.index(beg), string.ascii_letters.index(end)
+        letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"  # string.ascii_letters
+        if beg in letters and end in letters:
+            i, j = letters.index(beg), letters.index(end)
             if i > j:
                 raise ValueError("a range must have begin <= end")
-            seq: list[str] = list(string.ascii_letters[i : j + 1 : int(step)])
+            seq: list[str] = list(letters[i : j + 1 : int(step)])
         else:
             seq = [str(n).zfill(width) for n in range(int(beg), int(end) + 1, int(step))]
     except ValueError as exc:

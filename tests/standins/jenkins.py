@@ -19,8 +19,10 @@ A build either runs a command and succeeds when it exits 0, or sleeps ``duration
 ends with ``result`` (a job that "succeeds" without doing anything). A command runs as a Jenkins
 ``sh`` step does: in the job's workspace (``cwd``), with the agent's environment (``env``: the
 node's and the Jenkinsfile's ``environment`` block), each build parameter as an environment
-variable (a parameter the trigger did not send gets the job's default, as Jenkins fills it in),
-and ``BUILD_NUMBER``, ``BUILD_ID``, ``JOB_NAME``, ``WORKSPACE``. ``{PARAM}`` in argv is replaced
+variable (a parameter the trigger did not send gets the job's default, as Jenkins fills it in; a
+parameter whose value is empty is left out, as Jenkins' ``EnvVars.override`` drops an empty value,
+so the agent's own variable of that name, if any, is what the step sees), and ``BUILD_NUMBER``,
+``BUILD_ID``, ``JOB_NAME``, ``WORKSPACE``. ``{PARAM}`` in argv is replaced
 by the parameter's value (no shell).
 
 Use it in-process (``JenkinsStandin(...).start()``) or as a program:
@@ -208,7 +210,7 @@ class JenkinsStandin:
                 log = open(Path(job.log_dir) / f"{job.name}-{build.number}.log", "wb")
             env = {
                 **(os.environ if job.env is None else job.env),
-                **build.params,
+                **{k: v for k, v in build.params.items() if v != ""},
                 "BUILD_NUMBER": str(build.number),
                 "BUILD_ID": str(build.number),
                 "JOB_NAME": job.name,

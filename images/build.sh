@@ -15,6 +15,9 @@
 # --build defaults to $BUILD_NUMBER (Jenkins), else 1. An existing VERSION-BUILD tag is never
 # overwritten. DOCKER_HOST selects the daemon; DOCKER_BUILD_ARGS adds options to `docker build`
 # (e.g. "--network none"); REGISTRY_URL is the registry API base (default https://REGISTRY).
+# Whether VERSION-BUILD exists is asked with docker's own credentials ($DOCKER_CONFIG/config.json)
+# and CA (/etc/docker/certs.d/REGISTRY/, or $DOCKER_CERTS_D): tag-exists.py. REGISTRY_USER with
+# REGISTRY_PASSWORD_FILE logs in first, into a DOCKER_CONFIG of this build only (removed at the end).
 set -Eeuo pipefail
 cd "$(dirname "$0")"
 
@@ -84,20 +87,34 @@ tags=("$full" "$image:$version")
 $latest && tags+=("$image:latest")
 api=${REGISTRY_URL:-https://$registry}
 
+# The job's own login (REGISTRY_USER, and the password in the file REGISTRY_PASSWORD_FILE, e.g. a
+# Jenkins secret file): in a DOCKER_CONFIG of this build only, removed when it ends, so the agent
+# user's ~/.docker never holds the push credentials.
+if [ -n "${REGISTRY_USER:-}" ]; then
+  [ -r "${REGISTRY_PASSWORD_FILE:-}" ] || die "REGISTRY_USER is set but REGISTRY_PASSWORD_FILE names no readable file" 64
+  DOCKER_CONFIG=$(mktemp -d "${WORKSPACE_TMP:-${TMPDIR:-/tmp}}/docker-config.XXXXXX")
+  export DOCKER_CONFIG
+  trap 'rm -rf "$DOCKER_CONFIG"' EXIT
+  if ! $dry_run; then
+    "$DOCKER" login --username "$REGISTRY_USER" --password-stdin "$registry" <"$REGISTRY_PASSWORD_FILE" >&2 ||
+      die "docker login to $registry as $REGISTRY_USER failed"
+  fi
+fi
+
 run() { # the command line and its output go to stderr; stdout carries only the result
   printf '+ %s\n' "$*" >&2
   $dry_run || "$@" >&2
 }
 
-# never overwrite VERSION-BUILD: ask the registry first
-code=$(curl -sS -o /dev/null -w '%{http_code}' -I \
-  -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
-  "$api/v2/$repository/manifests/$version-$build") || code=000
-case "$code" in
-  200) die "$full already exists in the registry: refusing to overwrite it (use another --build)" 3 ;;
-  404) ;;
-  401|403) $push && die "the registry refused to say whether $full exists (HTTP $code): log in first" 1 ;;
-  *) $push && die "cannot ask the registry $api whether $full exists (HTTP $code)" 1 ;;
+# never overwrite VERSION-BUILD: ask the registry first, with the credentials and the CA docker uses
+# (tag-exists.py: $DOCKER_CONFIG/config.json, /etc/docker/certs.d/REGISTRY/)
+known=0
+"${PYTHON:-python3}" tag-exists.py "$registry" "$repository" "$version-$build" || known=$?
+case "$known" in
+  0) die "$full already exists in the registry: refusing to overwrite it (use another --build)" 3 ;;
+  1) ;;
+  2) $push && die "cannot push $full: the registry refused the credentials (see above); log in first" 1 ;;
+  *) $push && die "cannot ask the registry $api whether $full exists (see above)" 1 ;;
 esac
 
 build_args=(--build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)")

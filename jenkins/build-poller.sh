@@ -5,6 +5,9 @@
 #
 #   CENTREON_ENGINE_VERSION  the release to build, e.g. 19.04.5 (empty: the one in images/versions)
 #   REGISTRY, REPOSITORY     where the image goes (the Jenkinsfile's environment block)
+#   REGISTRY_USER, REGISTRY_PASSWORD_FILE  the push account and the file holding its password (the
+#                        Jenkinsfile's secret file): images/build.sh logs in into a DOCKER_CONFIG of
+#                        its own, removed when the build ends
 #   BUILD_NUMBER             Jenkins' build number: the image's VERSION-BUILD tag, never overwritten
 #   TAG_LATEST               true: move :latest as well
 #   POLLER_BUILD_CONTEXT     the build context (default images/centreon-engine)

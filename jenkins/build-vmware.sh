@@ -5,6 +5,9 @@
 #
 #   VMWARE_IMAGE_VERSION  the connector release to tag, e.g. 3.2.1 (empty: the one in images/versions)
 #   REGISTRY, REPOSITORY  where the image goes (the Jenkinsfile's environment block)
+#   REGISTRY_USER, REGISTRY_PASSWORD_FILE  the push account and the file holding its password (the
+#                        Jenkinsfile's secret file): images/build.sh logs in into a DOCKER_CONFIG of
+#                        its own, removed when the build ends
 #   BUILD_NUMBER          Jenkins' build number: the image's VERSION-BUILD tag, never overwritten
 #
 # Prints `pushed REPOSITORY:VERSION-BUILD@sha256:...`: set it as poller_vmware_image in the

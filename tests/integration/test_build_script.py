@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -154,3 +155,111 @@ def test_the_vmware_connector_image_builds_with_its_own_version(docker: Docker, 
         64,
         "build-vmware.sh: VMWARE_IMAGE_VERSION '3.2\\;x' is not a version like 3.2.1\n",
     )
+
+
+# --- an authenticated registry behind a private CA (tests/env/registry.sh start-auth) ---------------
+
+
+@pytest.fixture
+def auth_build_env(docker: Docker, auth_registry: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """What an agent has after `docker login` with the registry's CA in docker's certs.d: the
+    environment build.sh runs in (its own DOCKER_CONFIG and certs directory under tmp_path)."""
+    address = auth_registry["address"]
+    certs = tmp_path / "certs.d" / address
+    certs.mkdir(parents=True)
+    shutil.copy(auth_registry["ca"], certs / "ca.crt")
+    env = {
+        **os.environ,
+        "DOCKER_HOST": docker.host,
+        "DOCKER": "/usr/bin/docker",
+        "DOCKER_BUILDKIT": "0",
+        "DOCKER_BUILD_ARGS": "--network none",
+        "BASE_IMAGE": "pollerfleet-test/busybox:1",
+        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+        "DOCKER_CERTS_D": str(tmp_path / "certs.d"),
+        "HOME": str(tmp_path / "home"),
+    }
+    for name in ("BUILD_NUMBER", "CENTREON_ENGINE_VERSION", "REGISTRY_URL", "REGISTRY_USER", "REGISTRY_PASSWORD_FILE"):
+        env.pop(name, None)
+    return env
+
+
+def login(env: dict[str, str], auth_registry: dict[str, str]) -> None:
+    subprocess.run(
+        ["/usr/bin/docker", "login", "--username", "pollerfleet", "--password-stdin", auth_registry["address"]],
+        input=auth_registry["password"], env=env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+
+
+def run_build(env: dict[str, str], registry: str, repo: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(BUILD), "--registry", registry, "--repository", repo, "--context", str(CONTEXT), *args],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_build_and_push_to_an_authenticated_registry_behind_a_private_ca(
+    auth_build_env: dict[str, str], auth_registry: dict[str, str], repo: str
+) -> None:
+    address, env = auth_registry["address"], auth_build_env
+    login(env, auth_registry)
+    r = run_build(env, address, repo, "--version", "19.04.5", "--build", "8")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert re.fullmatch(rf"pushed {re.escape(address)}/{re.escape(repo)}:19\.04\.5-8@sha256:[0-9a-f]{{64}}\n", r.stdout)
+    # the same question again, answered with the login and the CA: the tag exists now
+    again = run_build(env, address, repo, "--version", "19.04.5", "--build", "8")
+    assert again.returncode == 3 and "already exists in the registry: refusing to overwrite it" in again.stderr
+
+
+@pytest.mark.slow
+def test_the_tag_check_needs_docker_s_login_and_ca(
+    auth_build_env: dict[str, str], auth_registry: dict[str, str], repo: str, tmp_path: Path
+) -> None:
+    address, env = auth_registry["address"], auth_build_env
+    r = run_build(env, address, repo, "--version", "19.04.5", "--build", "9")  # not logged in
+    assert r.returncode == 1 and "the registry refused to say whether the tag exists (HTTP 401" in r.stderr
+    assert "log in first" in r.stderr
+    login(env, auth_registry)
+    no_ca = run_build({**env, "DOCKER_CERTS_D": str(tmp_path / "empty")}, address, repo, "--version", "19.04.5")
+    assert no_ca.returncode == 1 and f"TLS with {address} failed" in no_ca.stderr, no_ca.stderr
+    assert f"/etc/docker/certs.d/{address}/ca.crt" in no_ca.stderr
+    assert auth_registry["password"] not in r.stderr + no_ca.stderr
+
+
+@pytest.mark.slow
+def test_the_jenkins_job_logs_in_into_its_own_docker_config_and_removes_it(
+    auth_build_env: dict[str, str], auth_registry: dict[str, str], repo: str, tmp_path: Path
+) -> None:
+    """jenkins/build-poller.sh as the Jenkinsfile runs it: REGISTRY_USER and the password in a secret
+    file; nothing of the login is left in the agent user's home or the job's temporary directory."""
+    address = auth_registry["address"]
+    workspace_tmp = tmp_path / "ws@tmp"
+    workspace_tmp.mkdir()
+    env = {
+        **auth_build_env,
+        "REGISTRY": address,
+        "REPOSITORY": repo,
+        "BUILD_NUMBER": "11",
+        "CENTREON_ENGINE_VERSION": "19.04.5",
+        "POLLER_BUILD_CONTEXT": str(CONTEXT),
+        "REGISTRY_USER": "pollerfleet",
+        "REGISTRY_PASSWORD_FILE": auth_registry["password_file"],
+        "WORKSPACE_TMP": str(workspace_tmp),
+    }
+    env.pop("DOCKER_CONFIG")
+    r = subprocess.run(["jenkins/build-poller.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith(f"pushed {address}/{repo}:19.04.5-11@sha256:")
+    assert auth_registry["password"] not in r.stdout + r.stderr
+    assert list(workspace_tmp.iterdir()) == []  # its DOCKER_CONFIG is gone
+    assert not (tmp_path / "home" / ".docker").exists()  # and the agent user's was never written
+    # a wrong password: the login fails, the build stops before building anything
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-password\n")
+    bad = subprocess.run(
+        ["jenkins/build-poller.sh"], cwd=ROOT, env={**env, "REGISTRY_PASSWORD_FILE": str(wrong), "BUILD_NUMBER": "12"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode == 1 and f"docker login to {address} as pollerfleet failed" in bad.stderr
+    assert list(workspace_tmp.iterdir()) == []

@@ -6,12 +6,16 @@
 #   build.sh --registry registry.example.com:5000 [--repository centreon/centreon-engine]
 #            [--version 19.04.5] [--build N] [--latest] [--context DIR] [--versions FILE]
 #            [--no-push] [--dry-run] [--version-arg NAME] [--dockerfile NAME]
+#            [--require-digest KEY] [--version-from KEY]
 #
 # --versions picks another versions file (e.g. versions.almalinux9 for a modern base).
 # --version-arg names the versions key that --version sets and the tags carry (default
 # CENTREON_ENGINE_VERSION; the vmware connector image uses VMWARE_IMAGE_VERSION). --dockerfile
 # names the Dockerfile in the context (default Dockerfile; Dockerfile.twin: the Debian twin, whose
 # root filesystem images/build-twin.sh imports first).
+# --require-digest KEY: the versions key KEY (an image) must be pinned REPOSITORY[:TAG]@sha256:DIGEST.
+# --version-from KEY: when the version key is empty, the version is the tag of the image KEY names
+# (the vmware connector's release follows its base's).
 # --build defaults to $BUILD_NUMBER (Jenkins), else 1. An existing VERSION-BUILD tag is never
 # overwritten. DOCKER_HOST selects the daemon; DOCKER_BUILD_ARGS adds options to `docker build`
 # (e.g. "--network none"); REGISTRY_URL is the registry API base (default https://REGISTRY).
@@ -36,6 +40,8 @@ dry_run=false
 versions_file=versions
 version_key=CENTREON_ENGINE_VERSION
 dockerfile=Dockerfile
+require_digest=()
+version_from=""
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,6 +53,8 @@ while [ $# -gt 0 ]; do
     --versions) versions_file=${2:?--versions needs a value}; shift 2 ;;
     --version-arg) version_key=${2:?--version-arg needs a value}; shift 2 ;;
     --dockerfile) dockerfile=${2:?--dockerfile needs a value}; shift 2 ;;
+    --require-digest) require_digest+=("${2:?--require-digest needs a value}"); shift 2 ;;
+    --version-from) version_from=${2:?--version-from needs a value}; shift 2 ;;
     --latest) latest=true; shift ;;
     --no-push) push=false; shift ;;
     --dry-run) dry_run=true; shift ;;
@@ -70,6 +78,18 @@ done <"$versions_file"
 if [ -n "$version_arg" ]; then
   [ -n "${v[$version_key]+set}" ] || keys+=("$version_key")
   v[$version_key]=$version_arg
+fi
+for key in ${require_digest[@]+"${require_digest[@]}"}; do
+  [[ "${v[$key]:-}" =~ ^[a-z0-9]+([._/:-][a-z0-9]+)*@sha256:[0-9a-f]{64}$ ]] ||
+    die "$key '${v[$key]:-}' is not pinned by digest (REPOSITORY:RELEASE@sha256:<64 hex>): pin the base you tested (see $versions_file)" 64
+done
+if [ -z "${v[$version_key]:-}" ] && [ -n "$version_from" ]; then
+  base_tag=${v[$version_from]:-}
+  base_tag=${base_tag%@*}
+  if [[ "$base_tag" =~ :([^:/]+)$ ]]; then
+    [ -n "${v[$version_key]+set}" ] || keys+=("$version_key")
+    v[$version_key]=${BASH_REMATCH[1]}
+  fi
 fi
 version=${v[$version_key]:-}
 

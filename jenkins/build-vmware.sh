@@ -3,7 +3,9 @@
 # VMWARE_BASE_IMAGE from images/versions) and push it. Jenkins runs it from the repository root
 # (jenkins/build-centreon-vmware.Jenkinsfile); tests run it exactly so.
 #
-#   VMWARE_IMAGE_VERSION  the connector release to tag, e.g. 3.2.1 (empty: the one in images/versions)
+#   VMWARE_IMAGE_VERSION  the connector release to tag, e.g. 3.2.1 (empty: the one in images/versions,
+#                         else the release of the base, VMWARE_BASE_IMAGE=REPO:RELEASE@sha256:...)
+#   VMWARE_BASE_IMAGE     (images/versions) the base, pinned by digest: the build refuses anything else
 #   REGISTRY, REPOSITORY  where the image goes (the Jenkinsfile's environment block)
 #   REGISTRY_USER, REGISTRY_PASSWORD_FILE  the push account and the file holding its password (the
 #                        Jenkinsfile's secret file): images/build.sh logs in into a DOCKER_CONFIG of
@@ -26,6 +28,7 @@ build=${BUILD_NUMBER:-}
 [[ "$build" =~ ^[0-9]+$ ]] || die "BUILD_NUMBER '$(printf '%q' "$build")' is not Jenkins' build number" 64
 
 args=(--registry "$REGISTRY" --repository "${REPOSITORY:-centreon/centreon-vmware}" --build "$build"
-  --context centreon-vmware --version-arg VMWARE_IMAGE_VERSION)
+  --context centreon-vmware --version-arg VMWARE_IMAGE_VERSION
+  --require-digest VMWARE_BASE_IMAGE --version-from VMWARE_BASE_IMAGE)
 [ -n "$version" ] && args+=(--version "$version")
 exec images/build.sh "${args[@]}"

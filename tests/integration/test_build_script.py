@@ -121,23 +121,41 @@ def test_another_versions_file_for_a_modern_base(docker: Docker, registry: str, 
     assert "--build-arg CENTREON_RELEASE=24.04" in r.stderr and f"{repo}:24.04.0-1" in r.stderr
 
 
-def test_the_vmware_connector_image_builds_with_its_own_version(docker: Docker, registry: str, repo: str) -> None:
-    """jenkins/build-vmware.sh, as the build-centreon-vmware job runs it (on the busybox image: the
-    connector's base image cannot be pulled here)."""
+@pytest.fixture
+def pinned_base(docker: Docker, registry: str, repo: str) -> str:
+    """The busybox image (the connector's real base cannot be pulled here), pushed and named as
+    images/versions must name a base: REPOSITORY:RELEASE@sha256:DIGEST."""
+    ref = f"{registry}/{repo}-base:3.2.7"
+    docker("tag", "pollerfleet-test/busybox:1", ref)
+    digest = re.search(r"digest: (sha256:[0-9a-f]{64})", docker("push", ref)).group(1)  # type: ignore[union-attr]
+    return f"{ref}@{digest}"
+
+
+def vmware_env(docker: Docker, registry: str, repo: str, base: str, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
         "DOCKER_HOST": docker.host,
         "DOCKER": "/usr/bin/docker",
         "DOCKER_BUILDKIT": "0",
         "DOCKER_BUILD_ARGS": "--network none",
-        "VMWARE_BASE_IMAGE": "pollerfleet-test/busybox:1",
+        "VMWARE_BASE_IMAGE": base,
         "REGISTRY_URL": f"http://{registry}",
         "REGISTRY": registry,
         "REPOSITORY": repo,
         "BUILD_NUMBER": "4",
-        "VMWARE_IMAGE_VERSION": "3.2.2",
+        **extra,
     }
-    env.pop("CENTREON_ENGINE_VERSION", None)
+    for name in ("CENTREON_ENGINE_VERSION", "REGISTRY_USER", "REGISTRY_PASSWORD_FILE", "DOCKER_CONFIG"):
+        env.pop(name, None)
+    env.setdefault("VMWARE_IMAGE_VERSION", "")
+    return env
+
+
+def test_the_vmware_connector_image_builds_with_its_own_version(
+    docker: Docker, registry: str, repo: str, pinned_base: str
+) -> None:
+    """jenkins/build-vmware.sh, as the build-centreon-vmware job runs it, on a base pinned by digest."""
+    env = vmware_env(docker, registry, repo, pinned_base, VMWARE_IMAGE_VERSION="3.2.2")
     script = ["jenkins/build-vmware.sh"]
     r = subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -145,6 +163,7 @@ def test_the_vmware_connector_image_builds_with_its_own_version(docker: Docker, 
     image = f"{registry}/{repo}:3.2.2"
     labels = json.loads(docker("image", "inspect", "-f", "{{json .Config.Labels}}", image))
     assert labels["org.opencontainers.image.version"] == "3.2.2"
+    assert labels["org.opencontainers.image.base.name"] == pinned_base
     assert (
         docker("image", "inspect", "-f", "{{json .Config.Entrypoint}}", image) == '["/usr/local/bin/vmware-entrypoint"]'
     )
@@ -155,6 +174,33 @@ def test_the_vmware_connector_image_builds_with_its_own_version(docker: Docker, 
         64,
         "build-vmware.sh: VMWARE_IMAGE_VERSION '3.2\\;x' is not a version like 3.2.1\n",
     )
+
+
+def test_the_vmware_release_follows_its_pinned_base(docker: Docker, registry: str, repo: str, pinned_base: str) -> None:
+    env = vmware_env(docker, registry, repo, pinned_base, BUILD_NUMBER="5")
+    r = subprocess.run(["jenkins/build-vmware.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith(f"pushed {registry}/{repo}:3.2.7-5@sha256:")  # the base's release
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "",  # images/versions' placeholder: no digest was verified, the build must not run
+        "moirelabs/centreon_vmware:latest",
+        "moirelabs/centreon_vmware:3.2.1",
+        "moirelabs/centreon_vmware@sha256:1234",
+    ],
+)
+def test_a_vmware_base_that_is_not_pinned_by_digest_is_refused(
+    docker: Docker, registry: str, repo: str, base: str
+) -> None:
+    env = vmware_env(docker, registry, repo, base)
+    if not base:
+        env.pop("VMWARE_BASE_IMAGE")
+    r = subprocess.run(["jenkins/build-vmware.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 64 and "is not pinned by digest" in r.stderr, r.stderr
+    assert docker("images", "-q", f"{registry}/{repo}") == ""
 
 
 # --- an authenticated registry behind a private CA (tests/env/registry.sh start-auth) ---------------

@@ -16,6 +16,8 @@ from tests.helpers import ROOT, wait_for
 
 pytestmark = pytest.mark.sshd
 CLIENT = ROOT / "images" / "centreon-engine" / "fetch_config.py"
+# The client runs with the CentOS 7 image's python3 (3.6): `make test-py36` names such an interpreter here.
+CLIENT_PYTHON = os.environ.get("PFT_IMAGE_PYTHON") or sys.executable
 
 
 def run(sshd: dict[str, str], config_dir: Path, remote: Path, key: str = "id_ed25519", **extra: str) -> tuple[int, str]:
@@ -39,7 +41,7 @@ def run(sshd: dict[str, str], config_dir: Path, remote: Path, key: str = "id_ed2
         **extra,
     }
     proc = subprocess.run(
-        [sys.executable, str(CLIENT)], env=env, capture_output=True, text=True, timeout=120, check=False
+        [CLIENT_PYTHON, str(CLIENT)], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     return proc.returncode, proc.stderr
 
@@ -274,9 +276,7 @@ def test_pushes_are_verified_before_they_replace_the_running_config(central: Pat
         "PUSH_DIR": str(inbox),
         "VERIFY_COMMAND": NAGIOS_VERIFY,
     }
-    watcher = subprocess.Popen(
-        [sys.executable, str(CLIENT), "--watch-push"], env=env, stderr=subprocess.PIPE, text=True
-    )
+    watcher = subprocess.Popen([CLIENT_PYTHON, str(CLIENT), "--watch-push"], env=env, stderr=subprocess.PIPE, text=True)
 
     def push(request_id: str) -> str:
         (inbox / f".request-{request_id}").touch()

@@ -23,7 +23,10 @@ import pytest
 from pollerfleet.core import inventory
 from pollerfleet.core.inventory import InventoryError, PollerHost, expand_host_range
 
-ANSIBLE_INVENTORY = Path(sys.executable).parent / "ansible-inventory"
+# Ansible is the controller's tool, not the suite's: a run under another Python (make test-py38) names the
+# main venv's bin/ (where Ansible is installed) in PFT_TOOLS_BIN.
+TOOLS_BIN = Path(os.environ.get("PFT_TOOLS_BIN") or Path(sys.executable).parent)
+ANSIBLE_INVENTORY = TOOLS_BIN / "ansible-inventory"
 
 INI = """\
 lonely ansible_host=127.0.0.9
@@ -231,9 +234,14 @@ def test_same_fleet_and_variables_as_ansible_inventory(tmp_path: Path, name: str
     ["poller[01:03]", "web[a:c]", "p[1:9:4]x", "db[01:10:3]-node[a:b]", "x[:2]", "h[x:B]", "plain", "n[08:11]"],
 )
 def test_host_ranges_expand_as_ansible_does(pattern: str) -> None:
-    from ansible.plugins.inventory import expand_hostname_range
-
-    expected = expand_hostname_range(pattern) if "[" in pattern else [pattern]
+    expected = [pattern]
+    if "[" in pattern:
+        code = "import json, sys; from ansible.plugins.inventory import expand_hostname_range as e; "
+        code += "print(json.dumps(e(sys.argv[1])))"
+        run = subprocess.run(
+            [str(TOOLS_BIN / "python"), "-c", code, pattern], capture_output=True, text=True, check=True
+        )
+        expected = json.loads(run.stdout)
     assert expand_host_range(pattern) == expected
 
 

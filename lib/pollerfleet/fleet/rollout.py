@@ -248,7 +248,8 @@ def render(r: Rollout, colour: bool = False, width: int = 100, block: str = "#")
             why = f" ({printable(b.why, 120)})" if b.why else ""
             out.append(f"  queued   item {b.queue_id}  {_build_line(b, r.parameter)}{why}")
     breaker = paint("open", "open") if r.breaker_open else "closed"
-    detail = r.breaker if r.breaker_open else r.breaker.removeprefix("closed").strip(" ()")
+    closed = r.breaker[len("closed") :] if r.breaker.startswith("closed") else r.breaker  # no str.removeprefix on 3.8
+    detail = r.breaker if r.breaker_open else closed.strip(" ()")
     out.append(f"circuit breaker: {breaker}" + (f": {printable(detail, 300)}" if detail else ""))
     out.append("")
     if r.audit_error:

@@ -6,7 +6,7 @@ SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 # the Python files the CentOS 7 poller image runs with CentOS 7's python3 (3.6)
 IMAGE_PY36 := images/centreon-engine/fetch_config.py
 
-.PHONY: all deps venv demo demo-stop test lint format unit integration e2e commands bench clean packages package-deps
+.PHONY: all deps venv demo demo-stop test test-py38 test-py36 lint format unit integration e2e commands bench clean packages package-deps
 
 all: test
 
@@ -53,6 +53,38 @@ format: venv
 test: deps venv lint package-deps
 	$(PY) -m pytest
 
+# The same tests on the platforms' older Pythons, with interpreters from pyenv (tests/env/pyenv-python.sh:
+# `pyenv root`, else $PYENV_ROOT, else ~/.pyenv); no such interpreter fails the target, it never skips.
+# 3.8 is CentOS 7's rh-python38, where the EL7 package runs the suite: the unit suite and every test that
+# runs the plugins, handlers and pollerfleet against the real dockerd, registry, sshd and the Jenkins
+# stand-in, in a venv of its own with the EL7 package's constraints. Ansible, the twin and the packages
+# are the controller's and the build machine's business: they run once, in `make test`.
+VENV_PY38 ?= .venv-py38
+PY38_TESTS := tests/unit $(addprefix tests/integration/test_,check_docker_host.py check_poller_container.py \
+	check_poller_image.py check_poller_vmware.py docker_over_ssh.py redeploy_handler.py release_watch.py \
+	reconcile.py fleet_sweep.py rollout.py)
+PY38_MARKERS := not ansible and not twin and not e2e and not packages
+# The handler tests that run as the engine's user (nagios here) need an interpreter that user can read,
+# and pyenv's sits under /root: they run in `make test` only, and are named here, not skipped unseen.
+PY38_NOT_AS_ENGINE_USER := not engine_user and not test_a_trigger_whose_state_cannot_be_saved_is_still_audited
+
+$(VENV_PY38)/.installed: setup.cfg pyproject.toml packaging/constraints-el7.txt tests/env/pyenv-python.sh
+	py=$$(bash tests/env/pyenv-python.sh 3.8) && "$$py" -m venv --clear $(VENV_PY38)
+	# pytest 8.4 dropped Python 3.8
+	$(VENV_PY38)/bin/pip install --quiet --constraint packaging/constraints-el7.txt -e . 'pytest>=7,<8.4'
+	touch $@
+
+test-py38: deps venv $(VENV_PY38)/.installed
+	$(VENV_PY38)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 8), sys.version'
+	# the unit tests' Ansible oracle stays the main venv's (Ansible is the controller's tool, not the suite's)
+	PFT_TOOLS_BIN=$(CURDIR)/$(VENV)/bin $(VENV_PY38)/bin/python -m pytest -p no:cacheprovider -m "$(PY38_MARKERS)" \
+	  -k "$(PY38_NOT_AS_ENGINE_USER)" $(PY38_TESTS)
+
+# 3.6 is the CentOS 7 poller image's python3: what the image runs with it ($(IMAGE_PY36)) runs on 3.6 in its tests.
+test-py36: deps venv
+	py=$$(bash tests/env/pyenv-python.sh 3.6) && echo "test-py36: $(IMAGE_PY36) runs on $$py" && \
+	  PFT_IMAGE_PYTHON=$$py $(PY) -m pytest -p no:cacheprovider tests/integration/test_fetch_config.py
+
 unit: venv
 	$(PY) -m pytest tests/unit
 
@@ -66,17 +98,18 @@ commands: venv
 	$(PY) commands/generate.py
 
 # What building and testing the packages needs from outside, fetched once: the dependencies' wheels
-# for each target Python (PyPI, again only when the requirements change) and a Debian 12 root
+# for each target (EL7, EL8/EL9, Debian 12) (PyPI, again only when the requirements change) and a Debian 12 root
 # filesystem (this machine's apt sources, kept in ~/.cache).
 WHEELHOUSE := build/wheelhouse/.fetched
-$(WHEELHOUSE): setup.cfg packaging/requirements.py $(VENV)/.installed
+$(WHEELHOUSE): setup.cfg packaging/requirements.py packaging/constraints-el7.txt packaging/build.sh $(VENV)/.installed
 	bash packaging/build.sh wheelhouse
 	touch $@
 
 package-deps: deps $(WHEELHOUSE)
 	bash packaging/debian12-rootfs.sh >/dev/null
 
-# dist/centreon-poller-fleet_VERSION-1_amd64.deb (Debian 12), dist/centreon-poller-fleet-VERSION-1.x86_64.rpm (EL8/EL9)
+# dist/centreon-poller-fleet-VERSION-1.el7.x86_64.rpm (CentOS/RHEL 7, rh-python38),
+# dist/centreon-poller-fleet-VERSION-1.x86_64.rpm (EL8/EL9), dist/centreon-poller-fleet_VERSION-1_amd64.deb (Debian 12)
 packages: $(WHEELHOUSE)
 	bash packaging/build.sh packages
 
@@ -86,4 +119,4 @@ bench: deps venv
 	$(PY) benchmarks/bench_check_container.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info lib/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_PY38) build dist *.egg-info lib/*.egg-info .pytest_cache .mypy_cache .ruff_cache

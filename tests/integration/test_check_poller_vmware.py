@@ -35,7 +35,7 @@ class Pair:
             "touch /etc/centreon/empty.pm; exec sleep 1000000"
         )
         self.docker.run(
-            self.vmware.removeprefix(self.docker.prefix),
+            self.vmware[len(self.docker.prefix) :],
             *args,
             network=network or self.net,
             cmd=cmd or ("sh", "-c", script),

@@ -55,8 +55,9 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     (root / "badrepomd" / "repodata").mkdir(parents=True)
     (root / "badrepomd" / "repodata" / "repomd.xml").write_text("this is not xml <")
     server = Server(root)
-    yield {k: f"{server.url}/{k}" for k in ("gz", "xz", "old", "missing", "truncated", "garbage", "badrepomd")} | {
-        "down": "http://127.0.0.1:9/"
+    yield {
+        **{k: f"{server.url}/{k}" for k in ("gz", "xz", "old", "missing", "truncated", "garbage", "badrepomd")},
+        "down": "http://127.0.0.1:9/",
     }
     server.stop()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import configparser
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 from pollerfleet.core import config
 from tests.helpers import ROOT
@@ -41,9 +44,29 @@ def requirements(target: str) -> list[str]:
 
 
 def test_requirements_follow_the_target_python_not_the_builder() -> None:
-    """pip would judge `python_version < "3.11"` by the Python running pip: the RPM's 3.9 needs tomli."""
-    on_39, on_311 = requirements("3.9"), requirements("3.11")
-    assert "tomli>=1.1" in on_39
+    """pip would judge `python_version < "3.11"` by the Python running pip: the RPMs' 3.8 and 3.9 need tomli."""
+    on_38, on_39, on_311 = requirements("3.8"), requirements("3.9"), requirements("3.11")
+    assert "tomli>=1.1" in on_38 and on_38 == on_39
     assert not any(r.startswith("tomli") for r in on_311)
     assert [r for r in on_39 if not r.startswith("tomli")] == on_311
     assert any(r.startswith("nagiosplugin") for r in on_311)
+
+
+def test_the_suite_declares_python_38_its_floor() -> None:
+    """CentOS 7 (Centreon 19.04) has rh-python38: nothing may claim more."""
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg", encoding="utf-8")
+    assert cfg["options"]["python_requires"] == ">=3.8"
+
+
+def test_el7_keeps_urllib3_below_2_for_centos7_openssl() -> None:
+    """rh-python38 links CentOS 7's OpenSSL 1.0.2k; urllib3 2 raises ImportError below OpenSSL 1.1.1.
+    The EL7 package and the 3.8 test venv (make test-py38) take the same constraints."""
+    lines = (ROOT / "packaging" / "constraints-el7.txt").read_text(encoding="utf-8").splitlines()
+    constraints = [Requirement(line) for line in lines if line and not line.startswith("#")]
+    urllib3 = [c for c in constraints if c.name == "urllib3"]
+    assert len(urllib3) == 1 and "1.26.20" in urllib3[0].specifier and "2.0.0" not in urllib3[0].specifier
+    if sys.version_info[:2] == (3, 8):  # make test-py38: the tests run with what the EL7 package carries
+        import urllib3
+
+        assert urllib3.__version__.startswith("1."), urllib3.__version__

@@ -1,16 +1,20 @@
-"""The .deb and the .rpm that `make packages` builds: what they hold, and the .deb installed for real.
+"""The packages that `make packages` builds: what they hold, and the .deb installed for real.
 
 The .deb goes into a clean Debian 12 container (a root filesystem made by mmdebstrap, imported into
 the test daemon, no network), and every plugin in /usr/lib/centreon/plugins runs there as the
-engine's user. The .rpm cannot be installed here (no EL userland can be fetched), so its file list,
-modes, owners, requirements and scriptlets are read with rpm itself. Both builds run offline from
-the wheelhouse and the root filesystem that `make package-deps` fetched once.
+engine's user. The two .rpm (EL7 on rh-python38, EL8/EL9 on python3.9) cannot be installed here (no
+EL userland can be fetched), so their file lists, modes, owners, requirements and scriptlets are read
+with rpm itself, and the EL7 one is held to what EL7's rpm 4.11 understands. The builds run offline
+from the wheelhouse and the root filesystem that `make package-deps` fetched once.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +31,33 @@ EXECUTABLES = sorted([*(p.name for p in PLUGINS.iterdir()), "pollerfleet"])
 STATE_DIRS = ("/var/cache/pollerfleet", "/var/lib/pollerfleet", "/var/log/pollerfleet")
 
 
+# the RPMs: target -> (file name's release, the venv's interpreter, the package that brings it, Python X.Y)
+RPMS = {
+    "el7": ("1.el7", "/opt/rh/rh-python38/root/usr/bin/python3", "rh-python38-python", "3.8"),
+    "el8": ("1", "/usr/bin/python3.9", "/usr/bin/python3.9", "3.9"),
+}
+# What rpm 4.11 (CentOS/RHEL 7) provides as rpmlib() features: a package needing any other
+# (rich dependencies, zstd payloads, large files, caret versions...) cannot be installed there.
+RPM_411_FEATURES = {
+    "BuiltinLuaScripts",
+    "CompressedFileNames",
+    "ConcurrentAccess",
+    "ExplicitPackageProvide",
+    "FileCaps",
+    "FileDigests",
+    "HeaderLoadSortsTags",
+    "PartialHardlinkSets",
+    "PayloadFilesHavePrefix",
+    "PayloadIsBzip2",
+    "PayloadIsLzma",
+    "PayloadIsXz",
+    "ScriptletExpansion",
+    "ScriptletInterpreterArgs",
+    "TildeInVersions",
+    "VersionedDependencies",
+}
+
+
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
@@ -41,21 +72,40 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     if proc.returncode != 0:
         pytest.fail(f"packaging/build.sh packages failed (wheelhouse fetched? make package-deps):\n{proc.stderr}")
-    found = {p.suffix: p for p in out.iterdir()}
-    assert set(found) == {".deb", ".rpm"}, sorted(out.iterdir())
-    return {"deb": found[".deb"], "rpm": found[".rpm"]}
+    built = sorted(p.name for p in out.iterdir())
+    version = next(n.split("_")[1] for n in built if n.endswith(".deb"))
+    expected = {
+        "deb": f"centreon-poller-fleet_{version}_amd64.deb",
+        **{t: f"centreon-poller-fleet-{version.rsplit('-', 1)[0]}-{r[0]}.x86_64.rpm" for t, r in RPMS.items()},
+    }
+    assert built == sorted(expected.values())
+    return {target: out / name for target, name in expected.items()}
 
 
 def rpm_query(rpm: Path, *args: str) -> str:
     return subprocess.run(["rpm", "-qp", *args, str(rpm)], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.fixture(scope="session", params=sorted(RPMS))
+def rpm_target(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
-def rpm_files(packages: dict[str, Path]) -> dict[str, tuple[str, str, str, str]]:
+def rpm_files(packages: dict[str, Path], rpm_target: str) -> dict[str, tuple[str, str, str, str]]:
     """path -> (mode as ls shows it, user:group, rpm file flags, symlink target)."""
     fmt = "[%{FILENAMES}\t%{FILEMODES:perms}\t%{FILEUSERNAME}:%{FILEGROUPNAME}\t%{FILEFLAGS:fflags}\t%{FILELINKTOS}\n]"
-    rows = [line.split("\t") for line in rpm_query(packages["rpm"], "--queryformat", fmt).splitlines()]
+    rows = [line.split("\t") for line in rpm_query(packages[rpm_target], "--queryformat", fmt).splitlines()]
     return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def rpm_file(rpm: Path, path: str) -> str:
+    """One file of the package's payload, as rpm2archive (Debian's rpm2cpio package) unpacks it."""
+    archive = subprocess.run(["rpm2archive", "-"], stdin=rpm.open("rb"), capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        member = tar.extractfile(f".{path}")
+        assert member is not None, path
+        return member.read().decode()
 
 
 def test_rpm_links_every_plugin_where_user1_points(rpm_files: dict[str, tuple[str, str, str, str]]) -> None:
@@ -67,14 +117,37 @@ def test_rpm_links_every_plugin_where_user1_points(rpm_files: dict[str, tuple[st
     assert {p for p in rpm_files if p.startswith(f"{PLUGIN_DIR}/")} == {f"{PLUGIN_DIR}/{n}" for n in EXECUTABLES}
 
 
-def test_rpm_carries_a_venv_on_the_platform_python_39(rpm_files: dict[str, tuple[str, str, str, str]]) -> None:
-    assert rpm_files["/opt/pollerfleet/bin/python"][3] == "/usr/bin/python3.9"
-    site = "/opt/pollerfleet/lib/python3.9/site-packages"
+def test_rpm_carries_a_venv_on_the_platform_python(
+    packages: dict[str, Path], rpm_files: dict[str, tuple[str, str, str, str]], rpm_target: str
+) -> None:
+    _, interpreter, _, version = RPMS[rpm_target]
+    assert rpm_files["/opt/pollerfleet/bin/python"][3] == interpreter
+    home = rpm_file(packages[rpm_target], "/opt/pollerfleet/pyvenv.cfg")
+    assert f"home = {interpreter.rsplit('/', 1)[0]}\n" in home and f"version = {version}\n" in home
+    site = f"/opt/pollerfleet/lib/python{version}/site-packages"
     assert f"{site}/pollerfleet/cli.py" in rpm_files
     assert f"{site}/tomli/__init__.py" in rpm_files  # python_version < "3.11" holds on the target
     binaries = [p for p in rpm_files if p.startswith(site) and p.endswith(".so")]
-    assert binaries and all("cpython-39-" in p for p in binaries), binaries
+    abi = f"cpython-{version.replace('.', '')}-"
+    assert binaries and all(abi in p or p.endswith(".abi3.so") for p in binaries), binaries
+    assert any(abi in p for p in binaries)  # PyYAML's C loader, built for this Python
     assert not any("/bin/" in p for p in rpm_files if p.startswith(site))
+    for name in EXECUTABLES:
+        script = rpm_file(packages[rpm_target], f"/opt/pollerfleet/bin/{name}")
+        assert script.startswith("#!/opt/pollerfleet/bin/python\n"), name
+    # byte-compiled for the target (the engine's user cannot write __pycache__ there)
+    assert f"{site}/pollerfleet/__pycache__/cli.cpython-{version.replace('.', '')}.pyc" in rpm_files
+
+
+def test_rpm_urllib3_fits_the_platform_openssl(
+    rpm_files: dict[str, tuple[str, str, str, str]], rpm_target: str
+) -> None:
+    """rh-python38 links CentOS 7's OpenSSL 1.0.2k, and urllib3 2 refuses to import below 1.1.1."""
+    site = f"/opt/pollerfleet/lib/python{RPMS[rpm_target][3]}/site-packages"
+    urllib3 = [p.split("/")[-2] for p in rpm_files if p.startswith(f"{site}/urllib3-") and p.endswith("/METADATA")]
+    assert len(urllib3) == 1, urllib3
+    major = urllib3[0].split("-")[1].split(".")[0]
+    assert major == ("1" if rpm_target == "el7" else "2"), urllib3
 
 
 def test_rpm_config_and_directories(rpm_files: dict[str, tuple[str, str, str, str]]) -> None:
@@ -86,13 +159,30 @@ def test_rpm_config_and_directories(rpm_files: dict[str, tuple[str, str, str, st
         assert rpm_files[f"/usr/share/centreon-poller-fleet/commands/{name}"][:2] == ("-rw-r--r--", "root:root")
 
 
-def test_rpm_requirements_and_scriptlets(packages: dict[str, Path]) -> None:
-    requires = rpm_query(packages["rpm"], "--requires").split("\n")
-    assert "/usr/bin/python3.9" in requires and "shadow-utils" in requires
-    scripts = rpm_query(packages["rpm"], "--scripts")
+def test_rpm_requirements_and_scriptlets(packages: dict[str, Path], rpm_target: str) -> None:
+    requires = rpm_query(packages[rpm_target], "--requires").split("\n")
+    assert RPMS[rpm_target][2] in requires and "shadow-utils" in requires
+    scripts = rpm_query(packages[rpm_target], "--scripts")
     pre = scripts.split("preinstall scriptlet (using /bin/sh):")[1].split("scriptlet")[0]
     assert "groupadd --system centreon-engine" in pre and "useradd --system" in pre
     assert "getent passwd centreon-engine" in pre  # an existing engine user is left alone
+
+
+def test_el7_rpm_asks_only_what_rpm_411_knows(packages: dict[str, Path]) -> None:
+    """CentOS 7's rpm 4.11: no rich (boolean) dependencies, no zstd payload, /bin/sh scriptlets only."""
+    rpm = packages["el7"]
+    requires = [r for r in rpm_query(rpm, "--requires").splitlines() if r]
+    features = {r.split("(", 1)[1].split(")", 1)[0] for r in requires if r.startswith("rpmlib(")}
+    assert features and features <= RPM_411_FEATURES, features - RPM_411_FEATURES
+    assert not any(r.startswith("(") or " or " in r or " if " in r for r in requires), requires
+    assert sorted(requires) == sorted(
+        ["rh-python38-python", "shadow-utils", *(r for r in requires if r.startswith("rpmlib("))]
+    )
+    assert rpm_query(rpm, "--queryformat", "%{PAYLOADCOMPRESSOR}") in {"gzip", "xz", "bzip2"}
+    scripts = rpm_query(rpm, "--scripts", "--triggers", "--filetriggers")
+    interpreters = re.findall(r"^(\w+) scriptlet \(using ([^)]+)\)", scripts, flags=re.MULTILINE)
+    assert interpreters == [("preinstall", "/bin/sh")], scripts
+    assert "%" not in scripts  # no macro left for rpm to expand (systemd or other)
 
 
 def test_no_file_points_back_to_the_build_machine(packages: dict[str, Path], tmp_path: Path) -> None:

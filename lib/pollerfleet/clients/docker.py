@@ -1,10 +1,12 @@
 """Docker Engine API access for one poller host.
 
-A small client on the standard library's ``http.client`` (``unix://``, ``tcp://`` with TLS
-client certificates as Docker's own ``--tlsverify`` uses them, plain ``tcp://`` only when the
-operator says ``--no-tls``) and ``ssh://`` through ``ssh HOST docker system dial-stdio``. A check
-is one or two requests, so start-up time matters more than features: importing the Docker SDK
-and requests would triple it.
+A small HTTP/1.1 client on a socket (``unix://``, ``tcp://`` with TLS client certificates as
+Docker's own ``--tlsverify`` uses them, plain ``tcp://`` only when the operator says
+``--no-tls``) and on ``ssh HOST docker system dial-stdio`` for ``ssh://``. A check is one or two
+requests, so start-up time matters more than features: importing the Docker SDK and requests
+would triple it, and even the standard library's ``http.client`` (through ``email``) costs more
+than the rest of this module; ``ssl`` is imported only for a TLS endpoint, ``subprocess`` only
+for ssh.
 
 Every call has a timeout. The API version is not negotiated: requests go to the unversioned
 paths the daemon serves at its own version (or to ``/vX.Y/`` when the operator pins one), so a
@@ -17,13 +19,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import http.client
-import io
 import json
 import os
-import select
+import re
 import socket
-import ssl
+import sys
 import time
 import urllib.parse
 import weakref
@@ -37,6 +37,7 @@ DEFAULT_PORT = 2376
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
 if TYPE_CHECKING:
+    import ssl
     import subprocess
     from typing import Any, Optional
 
@@ -155,20 +156,38 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+#: The most a Docker answer may be: anything larger is refused, never read into memory. An
+#: inspect is a few KiB; /containers/json and /info of a busy host some hundreds.
+MAX_BODY = 16 * 1024 * 1024
+_MAX_HEAD = 64 * 1024  # status line and headers together
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except BaseException:
-            sock.close()
-            raise
+
+class _BadAnswer(Exception):
+    """The peer did not speak HTTP/1.1 as a Docker daemon does; str() says how."""
+
+
+class _Closed(_BadAnswer):
+    """The peer closed the connection before a whole answer."""
+
+
+class _SocketLink:
+    """A connected socket (unix, tcp, or tls over tcp) as the HTTP code below reads and writes it."""
+
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self, n: int) -> bytes:
+        return self.sock.recv(n)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):  # the plain socket's shutdown: an SSLSocket's would drop its state
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 _SSH_CHILDREN: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
@@ -186,52 +205,36 @@ def _kill_ssh_children() -> None:
                 proc.wait(1)
 
 
-class _PipeReader(io.RawIOBase):
-    """ssh's stdout as http.client reads a socket: every read bounded by the timeout."""
+class _PipeLink:
+    """``ssh HOST docker system dial-stdio``: its stdin and stdout as a socket, every read bounded
+    by the timeout."""
 
-    def __init__(self, fd: int, timeout: float) -> None:
-        super().__init__()
-        self._fd = os.dup(fd)
-        self._timeout = timeout
+    def __init__(self, argv: list[str], timeout: float) -> None:
+        import subprocess  # only ssh:// starts a child: unix:// and tcp:// runs are spared the import
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        ready, _, _ = select.select([self._fd], [], [], self._timeout)
-        if not ready:
-            raise socket.timeout("timed out")
-        data = os.read(self._fd, len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
-class _PipeSocket:
-    """The socket face http.client needs, over ``ssh HOST docker system dial-stdio``."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
+        self._proc = proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        _SSH_CHILDREN.add(proc)
         if proc.stdin is None or proc.stdout is None:
             raise DockerError("ssh was started without pipes")
-        self._proc = proc
-        self._stdin = proc.stdin
-        self._stdout = proc.stdout
+        self._in, self._out = proc.stdin.fileno(), proc.stdout.fileno()
         self._timeout = timeout
 
     def sendall(self, data: bytes) -> None:
-        self._stdin.write(data)
-        self._stdin.flush()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in, view) :]
 
-    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> Any:
-        # http.client closes the file of each response: hand it its own descriptor on the pipe
-        # (the daemon writes only in answer to a request, so nothing is read ahead and lost)
-        return io.BufferedReader(_PipeReader(self._stdout.fileno(), self._timeout))
+    def recv(self, n: int) -> bytes:
+        import select
 
-    def shutdown(self, how: int) -> None:
+        ready, _, _ = select.select([self._out], [], [], self._timeout)
+        if not ready:
+            raise socket.timeout("timed out")
+        return os.read(self._out, n)
+
+    def abort(self) -> None:
         """From another thread (the sweep's per-host deadline): end the ssh child, so reads end."""
         if self._proc.poll() is None:
             self._proc.kill()
@@ -240,46 +243,154 @@ class _PipeSocket:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
-        for pipe in (self._stdin, self._stdout):
+        for pipe in (self._proc.stdin, self._proc.stdout):
             with contextlib.suppress(OSError):
-                pipe.close()
+                if pipe is not None:
+                    pipe.close()
 
 
-class _SSHConnection(http.client.HTTPConnection):
-    def __init__(self, target: str, port: Optional[int], timeout: float, config: Optional[Path] = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._argv = [
-            "ssh",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"ConnectTimeout={max(1, int(timeout))}",
-            "-o",
-            "ServerAliveInterval=5",
-            "-o",
-            "ServerAliveCountMax=2",
-        ]
-        if config is not None:
-            self._argv += ["-F", str(config)]
-        if port:
-            self._argv += ["-p", str(port)]
-        self._argv += ["--", target, "docker", "system", "dial-stdio"]
+class _Connection:
+    """One HTTP/1.1 connection to a daemon, kept open between requests while the daemon allows.
 
-    def connect(self) -> None:
-        import subprocess  # only ssh:// starts a child: unix:// and tcp:// runs are spared the import
+    A few dozen lines instead of ``http.client``, whose header parsing goes through the ``email``
+    package: a third of a plugin's start-up and a tenth of a fleet sweep's CPU. Only what the
+    Docker API needs: one request at a time, Content-Length, chunked or read-to-close answers,
+    each bounded by MAX_BODY."""
 
-        proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        _SSH_CHILDREN.add(proc)
-        self.sock = _PipeSocket(proc, float(self.timeout or 10.0))
+    def __init__(self, link: Any, host: str = "docker") -> None:
+        self.link = link
+        self.host = host
+        self._buf = bytearray()
+        self.reusable = True
+
+    def request(self, method: str, path: str, body: Optional[bytes], headers: dict[str, str]) -> tuple[int, bytes]:
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        if body is not None or method in ("POST", "PUT"):
+            head.append(f"Content-Length: {len(body or b'')}")
+        self.link.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        while True:
+            status, fields, version = self._head()
+            if not 100 <= status < 200:
+                break
+        close = fields.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+        if method == "HEAD" or status in (204, 304):
+            data = b""
+        elif "chunked" in fields.get("transfer-encoding", "").lower():
+            data = self._chunked()
+        elif "content-length" in fields:
+            length = fields["content-length"]
+            if not length.isdigit():
+                raise _BadAnswer(f"bad Content-Length {length[:20]!r}")
+            size = int(length)
+            if size > MAX_BODY:
+                raise _BadAnswer(f"an answer of {size} bytes (more than {MAX_BODY >> 20} MiB): not read")
+            data = self._exact(size)
+        else:  # an answer that ends when the daemon closes (an exec's raw stream)
+            data = self._to_close()
+            close = True
+        self.reusable = not close
+        return status, data
+
+    def _fill(self) -> None:
+        chunk = self.link.recv(65536)
+        if not chunk:
+            raise _Closed("the connection closed before a whole answer")
+        self._buf += chunk
+
+    def _line(self) -> bytes:
+        """One CRLF-ended line (of a chunked body)."""
+        while True:
+            end = self._buf.find(b"\r\n")
+            if end >= 0:
+                line = bytes(self._buf[:end])
+                del self._buf[: end + 2]
+                return line
+            if len(self._buf) > _MAX_HEAD:
+                raise _BadAnswer("a line longer than 64 KiB")
+            self._fill()
+
+    def _head(self) -> tuple[int, dict[str, str], str]:
+        """The status line and the headers, read whole (one search for the blank line, not one per line)."""
+        start = 0
+        while True:
+            end = self._buf.find(b"\r\n\r\n", start)
+            if end >= 0:
+                break
+            if len(self._buf) > _MAX_HEAD:
+                raise _BadAnswer("headers larger than 64 KiB")
+            start = max(0, len(self._buf) - 3)
+            self._fill()
+        if end > _MAX_HEAD:
+            raise _BadAnswer("headers larger than 64 KiB")
+        lines = self._buf[:end].decode("latin-1").split("\r\n")
+        del self._buf[: end + 4]
+        first = lines[0]
+        version, _, rest = first.partition(" ")
+        code = rest[:3]
+        if version not in ("HTTP/1.1", "HTTP/1.0") or not code.isdigit() or rest[3:4] not in ("", " "):
+            raise _BadAnswer(f"not an HTTP answer: {plain(first[:40])!r}")
+        fields: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise _BadAnswer(f"a malformed header line {plain(name[:40])!r}")
+            fields[name.strip().lower()] = value.strip()
+        return int(code), fields, version
+
+    def _exact(self, size: int) -> bytes:
+        while len(self._buf) < size:
+            self._fill()
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
+        return data
+
+    def _chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            line = self._line().split(b";", 1)[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise _BadAnswer(f"a bad chunk size {plain(line[:20].decode('latin-1'))!r}") from None
+            if size < 0 or len(out) + size > MAX_BODY:
+                raise _BadAnswer(f"an answer of more than {MAX_BODY >> 20} MiB: not read")
+            if size == 0:
+                while self._line():  # trailers
+                    pass
+                return bytes(out)
+            out += self._exact(size)
+            if self._exact(2) != b"\r\n":
+                raise _BadAnswer("a chunk not followed by CRLF")
+
+    def _to_close(self) -> bytes:
+        while True:
+            if len(self._buf) > MAX_BODY:
+                raise _BadAnswer(f"an answer of more than {MAX_BODY >> 20} MiB: not read")
+            try:
+                self._fill()
+            except _Closed:
+                data = bytes(self._buf)
+                self._buf.clear()
+                return data
+
+    def abort(self) -> None:
+        self.link.abort()
+
+    def close(self) -> None:
+        self.link.close()
 
 
 class DockerClient:
     """A connection to one daemon; use as a context manager or call close()."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, remember: bool = False) -> None:
+        """REMEMBER: answer a JSON GET asked again (the engine's inspect, by the container check
+        and the image check of one host in a sweep) from its first answer, for this client's life."""
         self.endpoint = endpoint
-        self._conn: Optional[http.client.HTTPConnection] = None
+        self._conn: Optional[_Connection] = None
         self._prefix = f"/v{endpoint.api_version}" if endpoint.api_version else ""
+        self._answers: Optional[dict[str, bytes]] = {} if remember else None
 
     def __enter__(self) -> DockerClient:
         return self
@@ -294,12 +405,9 @@ class DockerClient:
 
     def abort(self) -> None:
         """From another thread: end the request this client is waiting on (its reads fail at once)."""
-        sock = getattr(self._conn, "sock", None)
-        if isinstance(sock, _PipeSocket):
-            sock.shutdown(socket.SHUT_RDWR)
-        elif isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):  # the plain socket's shutdown: an SSLSocket's would drop its state
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        conn = self._conn
+        if conn is not None:
+            conn.abort()
 
     # -- the calls the checks use -------------------------------------------------------------
     def ping(self) -> float:
@@ -350,93 +458,136 @@ class DockerClient:
             raise DockerError(f"malformed answer from docker at {self.endpoint}: not an object")
         return data
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> _Connection:
         if self._conn is not None:
             return self._conn
         ep = self.endpoint
         parsed = urllib.parse.urlsplit(ep.url)
+        link: Any
         if ep.scheme == "unix":
-            self._conn = _UnixConnection(parsed.path, ep.timeout)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(ep.timeout)
+            try:
+                sock.connect(parsed.path)
+            except BaseException:
+                sock.close()
+                raise
+            link = _SocketLink(sock)
         elif ep.scheme == "ssh":
             target = f"{parsed.username}@{parsed.hostname}" if parsed.username else parsed.hostname
-            self._conn = _SSHConnection(str(target), parsed.port, ep.timeout, ep.ssh_config)
-        elif ep.tls is not None:
-            self._conn = http.client.HTTPSConnection(
-                str(parsed.hostname), parsed.port, timeout=ep.timeout, context=_tls_context(ep.tls)
-            )
+            link = _PipeLink(_ssh_argv(str(target), parsed.port, ep.timeout, ep.ssh_config), ep.timeout)
         else:
-            self._conn = http.client.HTTPConnection(str(parsed.hostname), parsed.port, timeout=ep.timeout)
+            host = str(parsed.hostname)
+            context = _tls_context(ep.tls) if ep.tls is not None else None  # ssl is imported for TLS only
+            sock = socket.create_connection((host, parsed.port or DEFAULT_PORT), ep.timeout)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if context is not None:
+                    sock = context.wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+            link = _SocketLink(sock)
+        self._conn = _Connection(link)
         return self._conn
 
     def _request(self, method: str, path: str, body: Optional[dict[str, Any]] = None, raw: bool = False) -> Any:
         where = self.endpoint
-        headers = {"Host": "docker", "User-Agent": "pollerfleet"}
+        headers = {"User-Agent": "pollerfleet"}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        if self._answers is not None and not raw and method == "GET" and path in self._answers:
+            return json.loads(self._answers[path])
         start = time.monotonic()
         try:
             try:
                 conn = self._connection()
-                conn.request(method, self._prefix + path, payload, headers)
-                resp = conn.getresponse()
-                data = resp.read()
+                status, data = conn.request(method, self._prefix + path, payload, headers)
+                if not conn.reusable:
+                    self.close()
             except Exception as exc:
                 verbosity.request(method, f"{where}{self._prefix}{path}", None, time.monotonic() - start, repr(exc))
                 raise
-            verbosity.request(method, f"{where}{self._prefix}{path}", resp.status, time.monotonic() - start)
+            verbosity.request(method, f"{where}{self._prefix}{path}", status, time.monotonic() - start)
         except DockerError:
             self.close()
             raise
+        except _BadAnswer as exc:
+            self.close()
+            raise DockerError(f"docker at {where} closed the connection: {exc}") from None
         except (socket.timeout, TimeoutError):
             self.close()
             raise DockerError(f"docker at {where} did not answer within {where.timeout:g} s") from None
-        except ssl.SSLCertVerificationError as exc:
-            self.close()
-            raise DockerError(f"TLS verification of docker at {where} failed: {exc.verify_message}") from None
-        except ssl.SSLError as exc:
-            self.close()
-            if _not_tls(exc):
-                raise DockerError(
-                    f"docker at {where} does not speak TLS: that port answers in plain HTTP (a daemon without "
-                    "--tlsverify); use --no-tls only if it really is unencrypted"
-                ) from None
-            raise DockerError(f"TLS handshake with docker at {where} failed: {_ssl_reason(exc)}") from None
-        except ConnectionRefusedError:
-            self.close()
-            raise DockerError(f"connection to docker at {where} refused (is dockerd listening there?)") from None
-        except FileNotFoundError:
-            self.close()
-            raise DockerError(f"no Docker socket at {where}") from None
-        except PermissionError:
-            self.close()
-            raise DockerError(f"permission denied on {where}") from None
-        except socket.gaierror as exc:
-            self.close()
-            raise DockerError(f"cannot resolve the host of {where}: {exc.strerror}") from None
-        except (http.client.HTTPException, ConnectionError) as exc:
-            self.close()
-            reason = type(exc).__name__ if not str(exc) else str(exc)
-            raise DockerError(f"docker at {where} closed the connection: {reason}") from None
         except OSError as exc:
             self.close()
-            raise DockerError(f"cannot talk to docker at {where}: {exc.strerror or exc}") from None
-        if resp.status >= 400:
+            raise DockerError(_os_reason(exc, where)) from None
+        if status >= 400:
             message = _error_message(data)
-            if resp.status == 404 and not _docker_error_body(data):
+            if status == 404 and not _docker_error_body(data):
                 raise DockerError(
                     f"{where} answered HTTP 404 to {path} without Docker's error body ({message}): "
                     "is a Docker daemon listening there?"
                 )
-            cls = NotFound if resp.status == 404 else DockerError
-            raise cls(f"docker at {where} answered HTTP {resp.status} to {path}: {message}")
+            cls = NotFound if status == 404 else DockerError
+            raise cls(f"docker at {where} answered HTTP {status} to {path}: {message}")
         if raw:
             return data
         try:
-            return _plain_json(json.loads(data))
+            data = _plain_body(data)
+            doc = json.loads(data)
         except ValueError:
             raise DockerError(f"malformed answer from docker at {where} to {path}: not JSON") from None
+        if self._answers is not None and method == "GET":
+            self._answers[path] = data
+        return doc
+
+
+def _os_reason(exc: OSError, where: Endpoint) -> str:
+    """The operator's one line for a failure to talk to the daemon (TLS ones too: ssl.SSLError is
+    an OSError, and ssl is looked at only when it was imported, that is for a TLS endpoint)."""
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS verification of docker at {where} failed: {exc.verify_message}"
+    if ssl is not None and isinstance(exc, ssl.SSLError):
+        if _not_tls(exc):
+            return (
+                f"docker at {where} does not speak TLS: that port answers in plain HTTP (a daemon without "
+                "--tlsverify); use --no-tls only if it really is unencrypted"
+            )
+        return f"TLS handshake with docker at {where} failed: {_ssl_reason(exc)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection to docker at {where} refused (is dockerd listening there?)"
+    if isinstance(exc, FileNotFoundError):
+        return f"no Docker socket at {where}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied on {where}"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host of {where}: {exc.strerror}"
+    if isinstance(exc, ConnectionError):
+        reason = type(exc).__name__ if not str(exc) else str(exc)
+        return f"docker at {where} closed the connection: {reason}"
+    return f"cannot talk to docker at {where}: {exc.strerror or exc}"
+
+
+def _ssh_argv(target: str, port: Optional[int], timeout: float, config: Optional[Path] = None) -> list[str]:
+    argv = [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={max(1, int(timeout))}",
+        "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=2",
+    ]
+    if config is not None:
+        argv += ["-F", str(config)]
+    if port:
+        argv += ["-p", str(port)]
+    return [*argv, "--", target, "docker", "system", "dial-stdio"]
 
 
 def _docker_error_body(data: bytes) -> bool:
@@ -480,6 +631,8 @@ def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
         problem = _pem_problem(path, kind)
         if problem:
             raise DockerError(f"TLS file {problem} (--tls-dir needs ca.pem, cert.pem, key.pem)")
+    import ssl
+
     try:
         ctx = ssl.create_default_context(cafile=str(tls.ca))
     except (ssl.SSLError, OSError) as exc:
@@ -495,15 +648,23 @@ def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
     return ctx
 
 
-def _plain_json(doc: Any) -> Any:
-    """Every string the daemon sent (health check output, error texts, labels) without control characters."""
-    if isinstance(doc, str):
-        return plain(doc)
-    if isinstance(doc, list):
-        return [_plain_json(v) for v in doc]
-    if isinstance(doc, dict):
-        return {plain(k): _plain_json(v) for k, v in doc.items()}
-    return doc
+# In a JSON text, a control character can only be an escape (\n, \u001b, \u0085 ...) or, for DEL
+# and C1, the raw character; a run of them, escapes and raw alike, is one match. An escaped
+# backslash is matched first, as a pair, so the "n" of "\\n" is never taken for an escape.
+_JSON_CONTROL = re.compile(
+    rb"(\\\\)|(?:\\(?:[bfnrt]|u00[01][0-9a-fA-F]|u007[fF]|u00[89][0-9a-fA-F])|\x7f|\xc2[\x80-\x9f])+"
+)
+
+
+def _plain_body(data: bytes) -> bytes:
+    """A JSON answer whose every string (health check output, error texts, labels, keys) has each
+    run of control characters as one space, as names.plain() would make it, changed in the text
+    before it is decoded: one regular-expression pass instead of a walk over every decoded value."""
+    if b"\x00" in data:  # UTF-16/32 (json.loads would take it): not rewritten as bytes, refused
+        raise ValueError("not UTF-8")
+    if b"\\" not in data and b"\x7f" not in data and b"\xc2" not in data:  # three memchr, the common case
+        return data
+    return _JSON_CONTROL.sub(lambda m: m.group(1) or b" ", data)
 
 
 def _error_message(data: bytes) -> str:
@@ -518,7 +679,8 @@ def _error_message(data: bytes) -> str:
 
 
 def _ssl_reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(exc, ssl.SSLError) and exc.reason:
         return str(exc.reason).lower().replace("_", " ")
     return str(getattr(exc, "strerror", None) or exc)
 

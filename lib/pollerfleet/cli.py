@@ -244,7 +244,7 @@ def _sweep_hosts(args: argparse.Namespace, cfg: config.Config) -> list[Any]:
     if cfg.fleet.inventory is None:
         _fail("no fleet inventory is configured: set [fleet] inventory")
     try:
-        fleet = load_inventory(cfg.fleet.inventory, args.group or cfg.fleet.group)
+        fleet = load_inventory(cfg.fleet.inventory, args.group or cfg.fleet.group, cache_dir=cfg.registry.cache_dir)
     except InventoryError as exc:
         _fail(str(exc))
     unknown = [h for h in args.host or [] if h not in fleet]

@@ -443,3 +443,35 @@ def test_a_trickling_host_is_unknown_at_its_deadline_and_the_others_on_time(
         "DOCKER UNKNOWN - no complete answer within 4 s (--host-timeout); not asked further"
     )
     assert {s["code"] for s in doc["poller-slow"]["services"].values()} == {3}
+
+
+def test_the_registry_is_asked_as_often_for_a_big_fleet_as_for_a_small_one(
+    fleet: Fleet, registry: str, tmp_path: Path
+) -> None:
+    """The sweep asks the registry once per repository (one lock each, one cache for all): a fleet
+    of 40 hosts costs the registry no more requests than a fleet of 10 or of 2."""
+    from tests.standins.gateway import Gateway
+
+    gw = Gateway(f"http://{registry}")
+    engines = {h: v for h, v in fleet.hosts.items() if h in ("poller-fresh", "poller-stale")}
+    counts = []
+    try:
+        for n in (2, 10, 40):
+            hosts = {f"p{i:03d}": dict(list(engines.values())[i % 2]) for i in range(n)}
+            work = tmp_path / f"n{n}"
+            work.mkdir()
+            inv = work / "inventory.json"
+            inv.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": hosts}}}}))
+            cfg = work / "fleet.toml"
+            cfg.write_text(
+                f'[docker]\ntls = false\n[registry]\nurl = "{gw.url}"\nallow_http = true\n'
+                f'cache_dir = "{work / "cache"}"\n[fleet]\ninventory = "{inv}"\n'
+            )
+            gw.reset()
+            r = pollerfleet(cfg, "status", "--json", "-t", "5", timeout=120)
+            doc = json.loads(r.stdout)
+            assert len(doc) == n and all(h["services"]["image"]["code"] in (0, 1) for h in doc), r.stdout
+            counts.append(gw.count)
+    finally:
+        gw.stop()
+    assert counts[0] > 0 and counts == [counts[0]] * 3, counts

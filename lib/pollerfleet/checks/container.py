@@ -154,12 +154,13 @@ class ContainerResource(nagiosplugin.Resource):
         ]
 
 
-def inspect_state(client: DockerClient, name: str) -> ContainerState:
-    """The state of container NAME (missing is a state, not an error). Raises DockerError."""
+def inspect_state(client: DockerClient, name: str, suggest: bool = True) -> ContainerState:
+    """The state of container NAME (missing is a state, not an error); SUGGEST: a missing one
+    comes with the names of those that exist (one more request). Raises DockerError."""
     try:
         doc = client.inspect_container(name)
     except NotFound:
-        return ContainerState.missing(name, nearby_names(client, name))
+        return ContainerState.missing(name, nearby_names(client, name) if suggest else ())
     try:
         return ContainerState.from_inspect(name, doc)
     except (TypeError, ValueError, AttributeError) as exc:

@@ -102,7 +102,8 @@ class Sweeper:
         except UsageError as exc:
             down = Outcome(3, f"DOCKER UNKNOWN - {exc}")
             return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {exc}") for s in SERVICES})
-        with DockerClient(ep) as client:
+        # one snapshot per host: the engine's inspect serves the container and the image check alike
+        with DockerClient(ep, remember=True) as client:
             with self._guard:
                 self._clients[h.name] = client
             try:
@@ -192,12 +193,14 @@ class Sweeper:
 
         def finished(i: int, r: HostResult) -> None:
             results[i] = r
+            with guard:  # what is running stays as small as the pool: not a scan of every host per result
+                started.pop(i, None)
             if progress:
                 progress(len(results), len(hosts))
 
         while len(results) < len(hosts):
             with guard:
-                running = {i: t for i, t in started.items() if i not in results}
+                running = {i: t for i, t in started.items() if i not in results}  # started holds only the unfinished
             wait = min((t + limit for t in running.values()), default=time.monotonic() + limit) - time.monotonic()
             try:
                 i, r = done.get(timeout=max(0.01, wait))

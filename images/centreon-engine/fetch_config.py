@@ -12,17 +12,22 @@ Layout on the host mount CONFIG_DIR (default /etc/centreon-engine):
                            the engine's files at the top, the broker's in broker/
     current -> releases/<...>   what the engine runs (centengine.cfg inside)
 
-Centreon generates /var/cache/centreon/config/engine/<poller id>/ and .../broker/<poller id>/, and
+Centreon 19.04 generates /usr/share/centreon/filesGeneration/engine/<poller id>/ and
+.../broker/<poller id>/ (20.04 and later: /var/cache/centreon/config/..., REMOTE_BASE_DIR), and
 its centengine.cfg names files by absolute path under the poller's configured directories
 (ENGINE_CONFIG_PATH, BROKER_CONFIG_PATH). Those paths are rewritten: to the staged copy while it is
 verified (so the verification reads the new files, not the running ones), then to current/.
 
 Environment:
-    CENTRAL_HOST (required), CENTRAL_PORT (22), CENTRAL_USER (centreon)
+    CENTRAL_HOST (required), CENTRAL_PORT (22)
+    CENTRAL_USER (pollerfleet-fetch: the central's read-only fetch account, whose key line serves
+                 this poller's two directories only; see ansible/roles/centreon_central_fetch)
     POLLER_ID (the poller's id in Centreon; needed by the default remote directories)
     POLLER_NAME (default: the host name)
-    REMOTE_CONFIG_DIR (/var/cache/centreon/config/engine/{poller_id}); {poller} = POLLER_NAME
-    REMOTE_BROKER_DIR (/var/cache/centreon/config/broker/{poller_id}); "" = no broker configuration
+    REMOTE_BASE_DIR (/usr/share/centreon/filesGeneration, Centreon 19.04; /var/cache/centreon/config
+                 for 20.04 and later): where the central generates every poller's configuration
+    REMOTE_CONFIG_DIR (REMOTE_BASE_DIR/engine/{poller_id}); {poller} = POLLER_NAME
+    REMOTE_BROKER_DIR (REMOTE_BASE_DIR/broker/{poller_id}); "" = no broker configuration
     ENGINE_CONFIG_PATH (/etc/centreon-engine), BROKER_CONFIG_PATH (/etc/centreon-broker)
     SSH_KEY (/etc/pollerfleet/ssh/id_ed25519), KNOWN_HOSTS (/etc/pollerfleet/ssh/known_hosts)
     SSH_CONFIG (an ssh_config file for the transfer; default none)
@@ -52,6 +57,11 @@ MAIN_FILE = "centengine.cfg"
 BROKER_SUBDIR = "broker"
 # main-file directives whose values (or, for broker_module, arguments) name configuration files
 PATH_DIRECTIVES = ("cfg_file", "cfg_dir", "resource_file", "broker_module")
+# where Centreon 19.04 generates each poller's files (www/class/config-generate/backend.class.php);
+# 20.04 and later: /var/cache/centreon/config (REMOTE_BASE_DIR)
+GENERATION_DIR_19_04 = "/usr/share/centreon/filesGeneration"
+# the central's read-only fetch account (ansible/roles/centreon_central_fetch), not `centreon`
+FETCH_USER = "pollerfleet-fetch"
 
 
 def log(message):
@@ -107,12 +117,13 @@ def settings(fetching=True):
     if s["poller_id"] and not re.match(r"^[0-9]{1,9}$", s["poller_id"]):
         raise BadEnvironment(f"POLLER_ID={s['poller_id']!r} is not a Centreon poller id (a number)")
     s["port"] = env_int("CENTRAL_PORT", 22, 1, 65535)
-    s["user"] = env("CENTRAL_USER", "centreon")
+    s["user"] = env("CENTRAL_USER", FETCH_USER)
     if not re.match(r"^[a-z_][a-z0-9_.-]*$", s["user"]):
         raise BadEnvironment(f"CENTRAL_USER={s['user']!r} is not a user name")
+    base = env_path("REMOTE_BASE_DIR", GENERATION_DIR_19_04, None if fetching else "").rstrip("/")
     for key, name, default in (
-        ("remote", "REMOTE_CONFIG_DIR", "/var/cache/centreon/config/engine/{poller_id}"),
-        ("remote_broker", "REMOTE_BROKER_DIR", "/var/cache/centreon/config/broker/{poller_id}"),
+        ("remote", "REMOTE_CONFIG_DIR", base + "/engine/{poller_id}"),
+        ("remote_broker", "REMOTE_BROKER_DIR", base + "/broker/{poller_id}"),
     ):
         template = os.environ.get(name, default) if fetching else ""
         if "{poller_id}" in template and not s["poller_id"]:
@@ -194,6 +205,14 @@ def rsync(source, target, ssh, timeout, extra=()):
             raise FetchError("the central's SSH host key is not the one in KNOWN_HOSTS: refused")
         if "Connection refused" in err or "Connection timed out" in err or "No route to host" in err:
             raise FetchError(f"the central is unreachable ({_first(err)})")
+        refused = re.search(r"pollerfleet-fetch-serve: (refused: .*)", err)
+        if refused:  # the central's forced command (centreon_central_fetch) said why
+            raise FetchError(f"the central {refused.group(1)[:300]}")
+        if "Permission denied (publickey" in err:
+            raise FetchError(
+                "the central refused this poller's key (not in the fetch account's authorized_keys, "
+                "or not from this poller's address)"
+            )
         raise FetchError(f"rsync failed with exit code {proc.returncode}: {_first(err)} (from {source})")
 
 

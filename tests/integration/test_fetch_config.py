@@ -46,9 +46,33 @@ def run(sshd: dict[str, str], config_dir: Path, remote: Path, key: str = "id_ed2
     return proc.returncode, proc.stderr
 
 
+def run_with(sshd: dict[str, str], config_dir: Path, **extra: str) -> tuple[int, str]:
+    """run() without the test's REMOTE_CONFIG_DIR/REMOTE_BROKER_DIR: the client's own defaults."""
+    d = Path(sshd["PFT_SSHD_DIR"])
+    env = {
+        "PATH": os.environ["PATH"],
+        "CENTRAL_HOST": "127.0.0.1",
+        "CENTRAL_PORT": sshd["PFT_SSHD_PORT"],
+        "CENTRAL_USER": "root",
+        "POLLER_NAME": "poller01",
+        "POLLER_ID": "7",
+        "SSH_KEY": str(d / "id_ed25519"),
+        "KNOWN_HOSTS": str(d / "known_hosts"),
+        "CONFIG_DIR": str(config_dir),
+        "VERIFY_COMMAND": "test -s {config}/centengine.cfg",
+        "FETCH_BACKOFF": "0.1",
+        "FETCH_TIMEOUT": "20",
+        **extra,
+    }
+    proc = subprocess.run(
+        [sys.executable, str(CLIENT)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    return proc.returncode, proc.stderr
+
+
 @pytest.fixture
 def central(tmp_path: Path) -> Path:
-    """/var/cache/centreon/config as the central generates it for poller id 7."""
+    """The central's generated tree for poller id 7 (plays /usr/share/centreon/filesGeneration)."""
     remote = tmp_path / "central"
     (tmp_path / "var" / "rw").mkdir(parents=True)
     generate(remote, 7, var=str(tmp_path / "var"), log=str(tmp_path / "var"), user="root")
@@ -225,6 +249,19 @@ def test_bad_environment_values_are_refused_before_use_and_keep_the_last_good_co
     assert "WARNING: the environment is invalid; the engine starts with the LAST GOOD configuration" in err
     assert "Traceback" not in err
     assert tree(cfg / "current") == before
+
+
+def test_the_default_layout_is_centreon_19_04s_and_one_setting_names_another(
+    sshd: dict[str, str], central: Path, tmp_path: Path
+) -> None:
+    """19.04 generates into /usr/share/centreon/filesGeneration (20.04+: /var/cache/centreon/config):
+    without REMOTE_* the client asks for the former; REMOTE_BASE_DIR alone moves both directories."""
+    rc, err = run_with(sshd, tmp_path / "etc", FETCH_ATTEMPTS="1")
+    assert rc == 2
+    assert "(from root@127.0.0.1:/usr/share/centreon/filesGeneration/engine/7)" in err, err
+    rc, err = run_with(sshd, tmp_path / "etc", FETCH_ATTEMPTS="1", REMOTE_BASE_DIR=str(central))
+    assert rc == 0, err
+    assert fetched(tmp_path / "etc") == sent(central)
 
 
 def test_no_poller_id_for_the_centreon_layout_is_said(sshd: dict[str, str], central: Path, tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ demo-stop:
 	bash demo/demo.sh stop
 
 lint: venv
-	$(VENV)/bin/ruff check lib plugins tests commands benchmarks images
-	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks images
+	$(VENV)/bin/ruff check lib plugins tests commands benchmarks images ansible/roles/*/files
+	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks images ansible/roles/*/files
 	$(VENV)/bin/mypy lib/
 	# the layers and the clients' independence (setup.cfg [importlinter])
 	$(VENV)/bin/lint-imports
@@ -44,6 +44,8 @@ lint: venv
 	$(VENV)/bin/vermin -q -t=3.8- --violations --no-tips lib plugins commands packaging tests
 	# What the CentOS 7 poller image runs with its own python3 (3.6): `make test-py36` runs it there too.
 	$(VENV)/bin/vermin -q -t=3.6- --violations --no-tips --eval-annotations $(IMAGE_PY36)
+	# the central's fetch forced command (ansible/central.yml) runs on CentOS 7's python3 too
+	$(VENV)/bin/vermin -q -t=3.6- --violations --no-tips ansible/roles/centreon_central_fetch/files
 
 
 format: venv
@@ -83,7 +85,8 @@ test-py38: deps venv $(VENV_PY38)/.installed
 # 3.6 is the CentOS 7 poller image's python3: what the image runs with it ($(IMAGE_PY36)) runs on 3.6 in its tests.
 test-py36: deps venv
 	py=$$(bash tests/env/pyenv-python.sh 3.6) && echo "test-py36: $(IMAGE_PY36) runs on $$py" && \
-	  PFT_IMAGE_PYTHON=$$py $(PY) -m pytest -p no:cacheprovider tests/integration/test_fetch_config.py
+	  PFT_IMAGE_PYTHON=$$py $(PY) -m pytest -p no:cacheprovider tests/integration/test_fetch_config.py \
+	    tests/integration/test_central_fetch.py
 
 unit: venv
 	$(PY) -m pytest tests/unit

@@ -20,6 +20,7 @@ declare -A wanted=(
   [mmdebstrap]=mmdebstrap
   [snmpd]=snmpd
   [snmpwalk]=snmp
+  [setfacl]=acl
 
 
 )

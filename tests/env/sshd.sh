@@ -6,7 +6,9 @@
 #   sshd.sh stop    stop what this script started (by recorded PID only)
 #   sshd.sh env     PFT_SSHD_PORT, PFT_SSHD_DIR (client key: id_ed25519; one whose transfers the
 #                   server cuts after 2 s: cut_ed25519; docker_ed25519 reaches the test daemon's
-#                   dial-stdio, hang_ed25519 a dial-stdio that never answers; known_hosts)
+#                   dial-stdio, hang_ed25519 a dial-stdio that never answers; known_hosts).
+#                   Accounts named pft-fetch-* (made and removed by tests) use their own
+#                   ~/.ssh/authorized_keys, as the central's fetch account does.
 set -Eeuo pipefail
 
 PFT_STATE=${PFT_STATE:-/tmp/pft}
@@ -45,7 +47,7 @@ SH
     printf 'command="sleep 30",no-pty %s\n' "$(cat "$dir/hang_ed25519.pub")"
   } >"$dir/authorized_keys"
   printf '[127.0.0.1]:%s %s\n' "$PFT_SSHD_PORT" "$(cut -d' ' -f1,2 "$dir/host_ed25519.pub")" >"$dir/known_hosts"
-  cat >"$dir/sshd_config" <<CONF
+  cat >"$dir/sshd_config.new" <<CONF
 Port $PFT_SSHD_PORT
 ListenAddress 127.0.0.1
 HostKey $dir/host_ed25519
@@ -58,7 +60,21 @@ PermitRootLogin prohibit-password
 StrictModes no
 LogLevel ERROR
 Subsystem sftp internal-sftp
+# throwaway accounts made by the central fetch tests (ansible/roles/centreon_central_fetch): their
+# own authorized_keys, as the role writes it, instead of the file above
+Match User pft-fetch-*
+  AuthorizedKeysFile .ssh/authorized_keys
 CONF
+  if cmp -s "$dir/sshd_config.new" "$dir/sshd_config"; then
+    rm -f "$dir/sshd_config.new"
+  else
+    mv "$dir/sshd_config.new" "$dir/sshd_config"
+    # a daemon started from an older version of this file re-reads it (SIGHUP: sshd re-executes)
+    if alive; then
+      kill -HUP "$(cat "$dir/sshd.pid")"
+      sleep 0.5
+    fi
+  fi
 }
 
 case "${1:-}" in

@@ -65,7 +65,7 @@ def run_with(sshd: dict[str, str], config_dir: Path, **extra: str) -> tuple[int,
         **extra,
     }
     proc = subprocess.run(
-        [sys.executable, str(CLIENT)], env=env, capture_output=True, text=True, timeout=120, check=False
+        [CLIENT_PYTHON, str(CLIENT)], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     return proc.returncode, proc.stderr
 

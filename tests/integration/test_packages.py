@@ -278,6 +278,67 @@ def test_installed_plugin_runs_as_the_engine_user(docker: Docker, debian12: str,
     assert run.stderr == ""
 
 
+@pytest.fixture(scope="session")
+def el7_on_python38(docker: Docker, debian12_image: str, packages: dict[str, Path]) -> Iterator[str]:
+    """The EL7 package unpacked after its own preinstall scriptlet ran, in a clean container (no
+    network) where a Python 3.8 sits at rh-python38's path: pyenv's 3.8 (make test-py38's), mounted
+    read-only at its own prefix, /opt/rh/rh-python38/root/usr/bin/python3 a link to it as in the
+    collection. The userland is Debian's, not CentOS 7's (none can be fetched here): what this proves
+    is the venv on that interpreter path, the wheels built for 3.8, the shebangs and the links."""
+    found = subprocess.run(
+        ["bash", str(ROOT / "tests" / "env" / "pyenv-python.sh"), "3.8"], capture_output=True, text=True, check=False
+    )
+    if found.returncode != 0:
+        pytest.fail(f"no Python 3.8 to stand in for rh-python38: {found.stderr.strip()}")
+    py38 = found.stdout.strip()
+    prefix = str(Path(py38).parent.parent)
+    rpm = packages["el7"]
+    name = docker.run(
+        "pkg-el7", "-v", f"{prefix}:{prefix}:ro", image=debian12_image, cmd=("sleep", "infinity"), network="none"
+    )
+    try:
+        scl = "/opt/rh/rh-python38/root/usr/bin"
+        # this container's /root: the engine's user must reach the interpreter's prefix below it
+        setup = docker_exec(docker, name, "sh", "-ec", f"chmod 0755 /root; mkdir -p {scl}; ln -s {py38} {scl}/python3")
+        assert setup.returncode == 0, setup.stderr
+        prein = rpm_query(rpm, "--queryformat", "%{PREIN}")
+        pre = docker_exec(docker, name, "sh", "-ec", prein)
+        assert pre.returncode == 0, pre.stdout + pre.stderr
+        payload = subprocess.run(["rpm2archive", "-"], stdin=rpm.open("rb"), capture_output=True, check=True).stdout
+        unpack = subprocess.run(
+            [DOCKER_CLI, "-H", docker.host, "exec", "-i", name, "tar", "-xzf", "-", "-C", "/"],
+            input=payload,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert unpack.returncode == 0, unpack.stderr
+        yield name
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_el7_venv_runs_on_the_collection_python(docker: Docker, el7_on_python38: str) -> None:
+    """The venv's prefix, urllib3 1 (CentOS 7's OpenSSL), PyYAML's C loader built for 3.8."""
+    probe = "import sys, urllib3, yaml; print(sys.version_info[:2], sys.prefix, urllib3.__version__[:2], "
+    probe += "yaml.__with_libyaml__)"
+    run = docker_exec(docker, el7_on_python38, "/opt/pollerfleet/bin/python", "-c", probe, user=ENGINE_USER)
+    assert (run.stdout, run.stderr) == ("(3, 8) /opt/pollerfleet 1. True\n", "")
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXECUTABLES)
+def test_el7_plugin_runs_as_the_engine_user(docker: Docker, el7_on_python38: str, name: str) -> None:
+    args, rc, start = CALLS[name]
+    run = docker_exec(docker, el7_on_python38, f"{PLUGIN_DIR}/{name}", *args, user=ENGINE_USER)
+    assert run.returncode == rc, run.stdout + run.stderr
+    assert run.stdout.startswith(start) and run.stdout.count("\n") == 1, run.stdout
+    assert run.stderr == ""
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 def test_deb_upgrade_keeps_the_admins_config_and_removal_keeps_state(

@@ -115,8 +115,9 @@ def plugin_lines(fleet: Fleet, host: str) -> dict[str, tuple[int, str]]:
 
 def timeless(line: str) -> str:
     """A status line with its clock readings masked (the plugin and the sweep run seconds apart):
-    durations in the text and the age/lag/latency perfdata values."""
-    line = re.sub(r"\d+(\.\d+)?( ?(ms|min|[smhd]|days?|hours?|minutes?|seconds?))\b", "N\\2", line)
+    durations in the text (each part of 23m41s too: the minute may turn between the two) and the
+    age/lag/latency perfdata values."""
+    line = re.sub(r"\d+(\.\d+)?( ?(ms|min|[smhd]|days?|hours?|minutes?|seconds?))(?:\b|(?=\d))", "N\\2", line)
     return re.sub(r"\b(age|lag|latency|uptime)=[\d.]+", "\\1=N", line)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Docker, pollerfleet, run_plugin, write_fleet_config
-from tests.registry_tools import build_and_push
+from tests.registry_tools import RegistryAPI, build_and_push
 from tests.standins.gateway import Gateway
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry]
@@ -97,3 +97,36 @@ def test_a_digest_in_capitals_is_no_digest(docker: Docker, registry: str, name: 
         assert rc == 3 and f"malformed Docker-Content-Digest for {name}:19.04.1" in summary, summary
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("form", ["network-path", "double-slash-path", "absolute"])
+def test_credentials_never_follow_a_pagination_link_to_another_origin(
+    docker: Docker, registry: str, name: str, tmp_path: Path, form: str
+) -> None:
+    """A second listener on 127.0.0.1 stands where the link points: it must receive nothing."""
+    build_and_push(docker, f"{registry}/{name}:19.04.1", "19.04.1")
+    c = docker.run("paginate", image=f"{registry}/{name}:19.04.1")
+    api = RegistryAPI(f"http://{registry}")
+    body, media, _ = api.manifest(name, "19.04.1")
+    for i in range(2, 5):
+        api.put_manifest(name, f"19.04.{i}", body, media)
+    elsewhere = Gateway(f"http://{registry}")
+    gw = Gateway(f"http://{registry}", mode="paginate", user="pollerfleet", password="s3cret", basic=True)
+    gw.page = 2
+    other = elsewhere.url.split("://", 1)[1]
+    gw.link = {"network-path": f"//{other}", "double-slash-path": f"{gw.url}//{other}", "absolute": elsewhere.url}[form]
+    pw = tmp_path / "registry.password"
+    pw.write_text("s3cret\n")
+    pw.chmod(0o600)
+    try:
+        cfg = registry_config(tmp_path, gw.url, f'username = "pollerfleet"\npassword_file = "{pw}"\n')
+        rc, summary = check(docker, c, cfg, "--no-cache")
+        assert (rc, summary) == (
+            3,
+            f"{gw.url} sent a pagination link to another origin (http://{other}) for the tags of {name}: not followed",
+        )
+        assert elsewhere.paths == [] and elsewhere.authorizations == []
+        assert gw.authorizations  # the registry itself got the credentials: the test would see a leak
+    finally:
+        gw.stop()
+        elsewhere.stop()

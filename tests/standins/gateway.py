@@ -49,6 +49,7 @@ class Gateway:
             body_size,
         )
         self.authorizations: list[str] = []  # every Authorization header received
+        self.page = 0  # paginate: tags per page whatever the client asks (0: as asked)
         self.user, self.password = user, password
         self.token = secrets.token_hex(16)
         self.count = 0
@@ -95,7 +96,7 @@ class Gateway:
         up = requests.get(self.upstream + path, timeout=10)
         doc = json.loads(up.content)
         tags = sorted(doc.get("tags") or [])
-        n = int(args.get("n", "100"))
+        n = self.page or int(args.get("n", "100"))
         last = args.get("last", "")
         page = [t for t in tags if t > last][:n] if last else tags[:n]
         headers = {"Content-Type": "application/json"}

@@ -3,11 +3,14 @@ the same paths against the real registry)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
 from pollerfleet.checks.image import days_range
-from pollerfleet.clients.registry import ImageInfo, _path_of
+from pollerfleet.clients.registry import ImageInfo, RegistryClient, RegistryError
+from pollerfleet.core.config import RegistrySettings
 from pollerfleet.core.versions import Policy, parse_tag
 from pollerfleet.images.freshness import Freshness, Reference, RegistryView, RunningImage, freshness
 
@@ -133,11 +136,22 @@ def test_days_range(days: str, seconds: str | None) -> None:
     [
         ('</v2/r/tags/list?n=2&last=b>; rel="next"', "/v2/r/tags/list?n=2&last=b"),
         ("<https://reg/v2/r/tags/list?last=b&n=2>; rel=next", "/v2/r/tags/list?last=b&n=2"),
+        ("<HTTPS://REG:443/v2/r/tags/list?last=b>; rel=next", "/v2/r/tags/list?last=b"),
+        ("<tags/list?last=c>; rel=next", "/v2/r/tags/tags/list?last=c"),  # relative to the page that named it
         ("", None),
+        ("<//other:5000/v2/r/tags/list?last=b>; rel=next", "another origin (https://other:5000)"),
+        ("<https://reg:5000/v2/r/tags/list?last=b>; rel=next", "another origin (https://reg:5000)"),
+        ("<http://reg/v2/r/tags/list?last=b>; rel=next", "another origin (http://reg:80)"),
     ],
 )
 def test_link_header(header: str, path: str | None) -> None:
+    client = RegistryClient(RegistrySettings(url="https://reg"))
     resp = requests.Response()
+    resp.url = "https://reg/v2/r/tags/list?n=2"
     if header:
         resp.headers["Link"] = header
-    assert _path_of(resp.links.get("next", {}).get("url")) == path
+    if path is None or path.startswith("/"):
+        assert client._next_page(resp, "r") == path
+    else:
+        with pytest.raises(RegistryError, match=re.escape(path)):
+            client._next_page(resp, "r")

@@ -16,9 +16,12 @@ from urllib.parse import quote, urlsplit
 import jenkins
 import requests
 
+from pollerfleet.clients import peers
 from pollerfleet.core import verbosity
 from pollerfleet.core.config import ConfigError, JenkinsSettings, read_secret
 from pollerfleet.core.names import plain
+
+MAX_ANSWER = 16 * 1024 * 1024  # bytes in one answer: the builds of a job, its queue, one build
 
 
 class JenkinsError(Exception):
@@ -62,9 +65,9 @@ class JenkinsClient:
     def __init__(self, settings: JenkinsSettings) -> None:
         if not settings.url:
             raise ConfigError("no Jenkins is configured: set [jenkins] url")
-        if not settings.url.startswith(("https://", "http://")):
+        if peers.scheme(settings.url) not in ("https", "http"):
             raise ConfigError(f"[jenkins] url {settings.url!r} must start with https:// (or http://)")
-        if settings.url.startswith("http://") and not settings.allow_http:
+        if peers.scheme(settings.url) == "http" and not settings.allow_http:
             raise ConfigError(
                 f"Jenkins {settings.url} is plain HTTP: the API token would travel in clear; set "
                 "[jenkins] allow_http = true only if it really is unencrypted"
@@ -73,7 +76,7 @@ class JenkinsClient:
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/"
         self._server = jenkins.Jenkins(self.url, settings.user or None, token, timeout=settings.timeout)
-        verbosity.attach(self._server._session)
+        verbosity.attach(peers.guard(self._server._session, MAX_ANSWER))
         # always set: python-jenkins turns verification off when PYTHONHTTPSVERIFY=0 is in the environment
         self._server._session.verify = str(settings.ca_file) if settings.ca_file else True
 
@@ -169,6 +172,8 @@ class JenkinsClient:
     def _call(self, what: str, func: Any, *args: Any) -> Any:
         try:
             return func(*args)
+        except peers.PeerRefused as exc:
+            raise JenkinsError(f"Jenkins at {self.url}: {exc} ({what})") from None
         except jenkins.NotFoundException:
             raise JenkinsError(f"Jenkins at {self.url} answered 404 to {what}: no such job or item") from None
         except jenkins.TimeoutException:

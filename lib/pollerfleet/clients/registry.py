@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin, urlsplit
 
+from pollerfleet.clients import peers
 from pollerfleet.core import verbosity
 from pollerfleet.core.config import ConfigError, RegistrySettings, read_secret
 from pollerfleet.core.names import plain
@@ -28,6 +29,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 INDEXES = (DOCKER_LIST, OCI_INDEX)
 MAX_PAGES = 200
+MAX_ANSWER = 16 * 1024 * 1024  # bytes in one answer: a manifest is at most 4 MiB, a page of tags far less
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what a digest is; anything else a registry says is refused
 
 if TYPE_CHECKING:
@@ -66,8 +68,11 @@ class RegistryClient:
         import requests
 
         self._rq = requests
-        self._session = verbosity.attach(requests.Session())
+        self._session = verbosity.attach(peers.guard(requests.Session(), MAX_ANSWER))
         self._session.headers["User-Agent"] = "pollerfleet"
+        # the token service's session: no registry credentials attached, the same bounds
+        self._token_session = verbosity.attach(peers.guard(requests.Session(), MAX_ANSWER))
+        self._token_session.headers["User-Agent"] = "pollerfleet"
         # Passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE (requests #3829).
         self._verify: Any = str(self.settings.ca_file) if self.settings.ca_file else True
         self._credentials: Optional[tuple[str, str]] = None
@@ -95,8 +100,26 @@ class RegistryClient:
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise RegistryError(f"malformed answer from {self.base} to the tags of {repository}: no tag list")
             found += tags
-            path = _path_of(resp.links.get("next", {}).get("url"))
+            path = self._next_page(resp, repository)
         raise RegistryError(f"{self.base} kept paginating the tags of {repository} past {MAX_PAGES} pages")
+
+    def _next_page(self, resp: requests.Response, repository: str) -> Optional[str]:
+        """The path of the next page a ``Link: <...>; rel="next"`` names, resolved against the page
+        that named it; only on the registry's own origin (scheme, host, port): the session would
+        send the credentials wherever the link points."""
+        link = resp.links.get("next", {}).get("url")
+        if not link:
+            return None
+        target = urljoin(resp.url, link)
+        parts = urlsplit(target)
+        path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+        for url in (target, urljoin(self.base, path)):  # a path of //host/... names a host too
+            if peers.origin(url) != peers.origin(self.base):
+                raise RegistryError(
+                    f"{self.base} sent a pagination link to another origin ({peers.shown(url)}) for the tags of "
+                    f"{repository}: not followed"
+                )
+        return path
 
     def digest(self, repository: str, tag: str) -> str:
         """The digest the registry serves for REPOSITORY:TAG (a HEAD request)."""
@@ -173,13 +196,16 @@ class RegistryClient:
         """One request; a 401 challenge (basic or bearer) is answered once, by the session's auth."""
         timeout = self.settings.timeout
         self._what = what  # named in the token service's errors
+        url = urljoin(self.base, path)
+        if peers.origin(url) != peers.origin(self.base):  # a path like //host/... names another host
+            raise RegistryError(f"refused to send a request for {what} to {peers.shown(url)}: not {self.base}")
         try:
             for _ in range(2):
-                resp = self._session.request(
-                    method, urljoin(self.base, path), headers=headers, timeout=timeout, verify=self._verify
-                )
+                resp = self._session.request(method, url, headers=headers, timeout=timeout, verify=self._verify)
                 if resp.status_code != 401 or not self._auth.answer(resp):
                     break
+        except peers.PeerRefused as exc:
+            raise RegistryError(f"{exc} ({what})") from None
         except self._rq.exceptions.SSLError as exc:
             if _not_tls(exc):
                 raise RegistryError(
@@ -223,10 +249,10 @@ class RegistryClient:
         what = self._what
         params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = params.pop("realm", "")
-        if not realm.startswith(("https://", "http://")):
+        if peers.scheme(realm) not in ("https", "http"):
             raise RegistryError(f"{self.base} asked for a bearer token without a usable realm ({what})")
         realm_host = (urlsplit(realm).hostname or "").lower()
-        if realm.startswith("http://") and not self.settings.allow_http:
+        if peers.scheme(realm) == "http" and not self.settings.allow_http:
             raise RegistryError(
                 f"{self.base} sends us to a token service on plain HTTP ({realm}): refused, the credentials "
                 "would travel in clear; set [registry] allow_http = true only if that is really intended"
@@ -243,14 +269,11 @@ class RegistryClient:
         if scope and "scope" not in params:
             params["scope"] = scope
         try:
-            resp = self._rq.get(
-                realm,
-                params=params,
-                auth=self._credentials,
-                timeout=self.settings.timeout,
-                verify=self._verify,
-                headers={"User-Agent": "pollerfleet"},
+            resp = self._token_session.get(
+                realm, params=params, auth=self._credentials, timeout=self.settings.timeout, verify=self._verify
             )
+        except peers.PeerRefused as exc:
+            raise RegistryError(f"the token service {realm} was refused ({what}): {exc}") from None
         except self._rq.exceptions.RequestException as exc:
             raise RegistryError(f"the token service {realm} failed ({what}): {type(exc).__name__}") from None
         if resp.status_code in (401, 403):
@@ -311,14 +334,6 @@ def _scope(url: str) -> str:
     """The token scope a registry URL needs: repository:NAME:pull ('' for /v2/ itself)."""
     m = _SCOPED.match(urlsplit(url).path)
     return f"repository:{m['repository']}:pull" if m else ""
-
-
-def _path_of(link: Optional[str]) -> Optional[str]:
-    """The path and query of a pagination link (requests parses ``Link: <...>; rel="next"``)."""
-    if not link:
-        return None
-    parts = urlsplit(link)
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 def _registry_auth(client: RegistryClient) -> Any:

@@ -13,6 +13,7 @@ import hashlib
 import lzma
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import urljoin
@@ -20,11 +21,13 @@ from xml.etree import ElementTree
 
 import requests
 
+from pollerfleet.clients import peers
 from pollerfleet.core import verbosity
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 CHUNK = 64 * 1024
+PIECE = 256 * 1024  # at most this many decompressed bytes at a time
 
 
 class UpstreamError(Exception):
@@ -88,19 +91,31 @@ def compare(a: Package, b: Package) -> int:
     return rpmvercmp(a.version, b.version) or rpmvercmp(a.release, b.release)
 
 
-def _decompressor(href: str) -> tuple[Callable[[bytes], bytes], Callable[[], bool], str]:
-    """feed(chunk) -> bytes, finished() -> bool, name; by the file's extension."""
+def _decompressor(href: str) -> tuple[Callable[[bytes], Iterator[bytes]], Callable[[], bool], str]:
+    """feed(chunk) -> the decompressed pieces, each at most PIECE bytes (a small chunk of a
+    compression bomb never becomes one huge string), finished() -> bool, name; by the extension."""
     if href.endswith(".gz"):
         z = zlib.decompressobj(wbits=47)
-        return z.decompress, lambda: z.eof, "gzip"
-    if href.endswith(".xz"):
-        x = lzma.LZMADecompressor()
-        return x.decompress, lambda: x.eof, "xz"
-    if href.endswith(".bz2"):
-        b = bz2.BZ2Decompressor()
-        return b.decompress, lambda: b.eof, "bzip2"
+
+        def gunzip(data: bytes) -> Iterator[bytes]:
+            while data and not z.eof:
+                yield z.decompress(data, PIECE)
+                data = z.unconsumed_tail
+
+        return gunzip, lambda: z.eof, "gzip"
+    if href.endswith((".xz", ".bz2")):
+        d: Any = lzma.LZMADecompressor() if href.endswith(".xz") else bz2.BZ2Decompressor()
+
+        def inflate(data: bytes) -> Iterator[bytes]:
+            if d.eof:
+                return
+            yield d.decompress(data, PIECE)
+            while not d.eof and not d.needs_input:
+                yield d.decompress(b"", PIECE)
+
+        return inflate, lambda: d.eof, "xz" if href.endswith(".xz") else "bzip2"
     if href.endswith(".xml"):
-        return (lambda data: data), lambda: True, "uncompressed"
+        return (lambda data: iter((data,))), lambda: True, "uncompressed"
     raise UpstreamError(
         f"{href}: compression not supported (gzip, xz, bzip2 or plain XML are; zstd and zchunk are not)"
     )
@@ -114,13 +129,16 @@ class UpstreamRepo:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.verify = verify
-        self.session = verbosity.attach(requests.Session())
+        # every answer is read as a stream, bounded below; the guard refuses https -> http redirects
+        self.session = verbosity.attach(peers.guard(requests.Session(), None))
         self.session.headers["User-Agent"] = "pollerfleet"
 
     def _get(self, href: str, what: str) -> requests.Response:
         url = urljoin(self.url, href)
         try:
             resp = self.session.get(url, timeout=self.timeout, stream=True, verify=self.verify)
+        except peers.PeerRefused as exc:
+            raise UpstreamError(f"{exc} ({what})") from None
         except requests.exceptions.SSLError:
             raise UpstreamError(f"TLS verification of {self.url} failed ({what})") from None
         except requests.exceptions.Timeout:
@@ -179,11 +197,20 @@ class UpstreamRepo:
         parser: Any = ElementTree.XMLPullParser(events=("end",))
         hasher = hashlib.sha256()
         found: list[Package] = []
+        inflated = 0
         try:
             for chunk in self._chunks(resp, href.rsplit("/", 1)[-1]):
                 hasher.update(chunk)
                 try:
-                    parser.feed(feed(chunk))
+                    for piece in feed(chunk):
+                        inflated += len(piece)
+                        if inflated > self.max_bytes:  # the bound is on what is parsed, not only what is sent
+                            resp.close()
+                            raise UpstreamError(
+                                f"{href.rsplit('/', 1)[-1]} decompresses to more than the "
+                                f"{self.max_bytes // (1024 * 1024)} MiB download bound"
+                            )
+                        parser.feed(piece)
                 except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
                     raise UpstreamError(f"{href} is not valid {kind} data: {exc}") from None
                 self._collect(parser, name, found)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from pollerfleet.clients import peers
 from pollerfleet.clients.registry import RegistryClient, registry_base, settings_for
 from pollerfleet.clients.upstream import Package, UpstreamError, UpstreamRepo, compare
 from pollerfleet.core.config import Config, ConfigError
@@ -57,7 +58,9 @@ def upstream_versions(
     if not urls:
         raise ConfigError("no upstream repository: give --upstream URL or set [upstream] urls")
     for url in urls:
-        if url.startswith("http://") and not allow_http:
+        if peers.scheme(url) not in ("https", "http"):
+            raise ConfigError(f"upstream repository {url} must be an https:// (or http://) URL")
+        if peers.scheme(url) == "http" and not allow_http:
             raise ConfigError(
                 f"upstream repository {url} is plain HTTP: its package list could be altered on the way; "
                 "set [upstream] allow_http = true only if no https mirror exists"

@@ -39,6 +39,7 @@ from pollerfleet.actions.decide import (
 )
 from pollerfleet.clients.docker import DockerClient, DockerError, UsageError
 from pollerfleet.clients.jenkins import BuildRef, JenkinsClient, JenkinsError
+from pollerfleet.core import files
 from pollerfleet.core import inventory as inventory_mod
 from pollerfleet.core.config import Config, ConfigError
 from pollerfleet.core.names import printable, valid_hostname
@@ -75,22 +76,6 @@ class StateError(Exception):
     """The state file exists but cannot be used: no automatic decision is taken on it."""
 
 
-def _create_shared(path: Path, flags: int) -> int:
-    """Open PATH, creating it for the state directory's group (0660, the directory's group).
-
-    The engine user's handlers and root's `pollerfleet ... --dry-run` share these files: one that
-    root created with its own group and umask would lock the engine user out."""
-    try:
-        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o660)
-    except FileExistsError:
-        return os.open(path, flags)
-    with contextlib.suppress(OSError):  # best effort: a user outside that group cannot give it away
-        os.fchown(fd, -1, path.parent.stat().st_gid)
-    with contextlib.suppress(OSError):
-        os.fchmod(fd, 0o660)
-    return fd
-
-
 def _who() -> str:
     try:
         import pwd
@@ -111,7 +96,7 @@ class StateStore:
 
     def load(self) -> FleetState:
         try:
-            raw = self.path.read_bytes()
+            raw = files.read_checked(self.path)
         except FileNotFoundError:
             return FleetState()
         except OSError as exc:
@@ -135,35 +120,10 @@ class StateStore:
         return FleetState(hosts, triggers, breaker, no_progress)
 
     def save(self, state: FleetState) -> None:
-        """Write a new file, fsync it, rename it over the old one, fsync the directory."""
+        """Write a new file (created O_EXCL, never through a link), fsync it, rename it over the
+        old one, fsync the directory."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        data = json.dumps(asdict(state), indent=1, sort_keys=True).encode()
-        fd = _create_shared(tmp, os.O_WRONLY)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        os.close(fd)
-        try:
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        dfd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        files.replace_durably(self.path, json.dumps(asdict(state), indent=1, sort_keys=True).encode())
 
     def set_aside(self) -> Optional[Path]:
         """Move an unusable state file out of the way (kept for inspection); return where it went."""
@@ -178,12 +138,15 @@ class StateStore:
     def locked(self, timeout: float) -> Iterator[None]:
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
-            fd = _create_shared(self.lock_path, os.O_RDWR)
-        except PermissionError:
-            try:  # flock needs no write access: a lock file someone else owns still works if readable
-                fd = os.open(self.lock_path, os.O_RDONLY)
+            try:
+                fd = files.create_shared(self.lock_path, os.O_RDWR)
             except PermissionError:
-                raise StateError(self._lock_advice()) from None
+                try:  # flock needs no write access: a lock file someone else owns still works if readable
+                    fd = files.open_checked(self.lock_path, os.O_RDONLY)
+                except PermissionError:
+                    raise StateError(self._lock_advice()) from None
+        except files.PlantedFile as exc:
+            raise StateError(f"the decision lock {self.lock_path} is unusable: {exc.strerror}") from None
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -224,7 +187,7 @@ class AuditLog:
             record.pop("problem", None)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = _create_shared(self.path, os.O_WRONLY | os.O_APPEND)
+            fd = files.create_shared(self.path, os.O_WRONLY | os.O_APPEND)
             with os.fdopen(fd, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record, sort_keys=True) + "\n")
         except OSError as exc:

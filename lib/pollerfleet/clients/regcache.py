@@ -2,7 +2,8 @@
 
 Sixty hosts checked within the TTL cost one round of registry requests, not sixty. Entries are
 written atomically (temp file + rename) under a file lock; a corrupt entry is ignored and
-replaced.
+replaced. The directory belongs to the engine user and root runs checks too: no file in it is
+opened through a link (core/files.py), and what an entry says is checked like a registry answer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
+from pollerfleet.core import files
+
+MODE = 0o664  # root's checks and the engine user's share the entries (the directory's group)
+
 
 class RegistryCache:
     def __init__(self, directory: Path, ttl: float) -> None:
@@ -29,7 +34,7 @@ class RegistryCache:
     def lookup(self, key: str) -> Optional[dict[str, Any]]:
         """The fresh entry for KEY, or None (absent, expired, corrupt, or for another key)."""
         try:
-            doc = json.loads(self._path(key).read_text(encoding="utf-8"))
+            doc = json.loads(files.read_checked(self._path(key)).decode("utf-8"))
         except (OSError, ValueError):
             return None
         if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("value"), dict):
@@ -44,16 +49,13 @@ class RegistryCache:
         its life); a cache that cannot be written is not an error: the check goes on without it."""
         stamp = value.get("fetched") if isinstance(value.get("fetched"), (int, float)) else time.time()
         with contextlib.suppress(OSError), self._locked(key):
-            path = self._path(key)
-            tmp = path.with_suffix(f".tmp-{os.getpid()}")
-            tmp.write_text(json.dumps({"key": key, "time": stamp, "value": value}), encoding="utf-8")
-
-            os.replace(tmp, path)
+            data = json.dumps({"key": key, "time": stamp, "value": value}).encode()
+            files.replace_durably(self._path(key), data, MODE, sync=False)
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._path(key).with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = files.create_shared(self._path(key).with_suffix(".lock"), os.O_RDWR, MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -87,6 +87,11 @@ class RegistryAPI:
         r.raise_for_status()
         return r.headers["Docker-Content-Digest"]
 
+    def delete_manifest(self, repo: str, digest: str) -> None:
+        """Delete by digest (the test registry has delete enabled): every tag on it goes too."""
+        r = self.s.delete(verify=self.verify, url=f"{self.base}/v2/{repo}/manifests/{digest}", timeout=10)
+        r.raise_for_status()
+
     def blob(self, repo: str, digest: str) -> bytes:
         r = self.s.get(verify=self.verify, url=f"{self.base}/v2/{repo}/blobs/{digest}", timeout=30)
         r.raise_for_status()

@@ -136,7 +136,7 @@ def _verify(args: argparse.Namespace) -> int:
     from pollerfleet.clients.docker import DockerClient, DockerError, NotFound, UsageError, host_endpoint
     from pollerfleet.core.inventory import engine_name
     from pollerfleet.images.desired import TargetError, parse_reference
-    from pollerfleet.images.freshness import running_image
+    from pollerfleet.images.freshness import running_image, runs
 
     cfg, fleet = _fleet_for(args)
     if args.host not in fleet:
@@ -160,9 +160,11 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"{args.host}: cannot read the engine container: {exc}", file=sys.stderr)
         return Exit.FAILED
     health = str((state.get("Health") or {}).get("Status") or "none")
-    if target.digest not in running.digests:
+    if not runs(running, target.repository, target.digest):
         print(
-            f"{args.host}: {name} does not run {target.reference} (it runs {running.reference.tag or '?'} "
+            f"{args.host}: {name} does not run {target.reference} (it runs "
+            f"{running.reference.registry + '/' if running.reference.registry else ''}{running.reference.repository}:"
+            f"{running.reference.tag or '?'} "
             f"{', '.join(d[:19] for d in running.digests) or 'with no registry digest'})",
             file=sys.stderr,
         )

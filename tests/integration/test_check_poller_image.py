@@ -464,3 +464,50 @@ def test_a_plain_http_registry_named_https_does_not_speak_tls(repo: Repo) -> Non
         f"{url} does not speak TLS (list the tags of {repo.name}): it answers in plain HTTP; if it really is "
         "unencrypted, use http:// with [registry] allow_http = true",
     )
+
+
+# -- the verdict is about the image, not a number (#22.6) ------------------------------------------
+def test_another_repository_is_critical_whatever_its_version(repo: Repo) -> None:
+    repo.push("19.04.5")
+    backdoor = f"{repo.registry}/{repo.name}-backdoor:99.0.0"
+    build_and_push(repo.docker, backdoor, "99.0.0")
+    c = repo.docker.run(f"{repo.name.replace('/', '-')}-backdoor", image=backdoor)
+    rc, summary, _ = repo.check(c, "--repository", repo.name, "--critical-lag", "", "--warning-behind", "")
+    assert rc == 2, summary
+    assert summary.startswith(
+        f"{c} runs {repo.registry}/{repo.name}-backdoor:99.0.0, not an image of the desired repository "
+        f"{repo.registry}/{repo.name}; the desired image is 19.04.5@sha256:"
+    ), summary
+
+
+def test_a_tag_that_is_no_release_is_critical(repo: Repo) -> None:
+    repo.push("19.04.5", nonce="release")
+    repo.push("debug", version="19.04.5", nonce="debug")  # says 19.04.5 in its label: the tag is what runs
+    c = repo.run("debug")
+    rc, summary, _ = repo.check(c, "--critical-lag", "")
+    assert rc == 2
+    assert summary.startswith(f"{c} runs {repo.registry}/{repo.name}:debug, which is not a release tag; "), summary
+
+
+def test_the_right_tag_built_on_the_host_is_critical(repo: Repo) -> None:
+    repo.push("19.04.5")
+    repo.docker("rmi", repo.ref("19.04.5"))
+    build_and_push(repo.docker, repo.ref("19.04.5"), "19.04.5", nonce="local", push=False)  # no RepoDigest
+    c = repo.run("19.04.5")
+    rc, summary, _ = repo.check(c, "--critical-lag", "")
+    assert rc == 2
+    assert "with no registry digest: built or loaded on the host" in summary, summary
+
+
+def test_a_digest_the_registry_does_not_serve_is_critical(repo: Repo) -> None:
+    repo.push("19.04.5")
+    repo.push("19.04.9")
+    c = repo.run("19.04.9")
+    api = RegistryAPI(f"http://{repo.registry}")
+    _, _, digest = api.manifest(repo.name, "19.04.9")
+    api.delete_manifest(repo.name, digest)  # the host runs what the registry no longer serves
+    rc, summary, _ = repo.check(c, "--no-cache")
+    assert rc == 2
+    assert f"a digest the registry does not serve ({repo.registry}/{repo.name}:19.04.9 is not in the registry)" in (
+        summary
+    ), summary

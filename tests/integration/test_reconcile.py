@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker, pollerfleet, write_fleet_config
+from tests.helpers import PLUGINS, Docker, pollerfleet, run_plugin, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -132,3 +132,52 @@ def test_unreachable_host_is_reported_not_redeployed(docker: Docker, registry: s
         assert standin.triggered(JOB) == []
     finally:
         standin.stop()
+
+
+def test_an_image_built_on_the_host_is_redeployed_without_grace(docker: Docker, registry: str, tmp_path: Path) -> None:
+    """The right tag, built on the host (no registry digest): no rollout grace, the image is not ours."""
+    repo = f"{registry}/{docker.prefix.rstrip('-')}/wrong"
+    build_and_push(docker, f"{repo}:19.04.5", "19.04.5")
+    right = docker.run("rc-right", image=f"{repo}:19.04.5")
+    build_and_push(docker, f"{repo}:19.04.5", "19.04.5", nonce="built-here", push=False)
+    wrong = docker.run("rc-wrong", image=f"{repo}:19.04.5")
+    standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["HOSTNAME", "POLLER_IMAGE", "PREPARE_HOST"])]).start()
+    try:
+        cfg = write(tmp_path, standin.url, docker, {"poller01": wrong, "poller02": right}, registry, repo)
+        out = []
+        for host, name in (("poller01", wrong), ("poller02", right)):  # the default grace: CRITICAL after 1 day
+            r = pollerfleet(cfg, "reconcile", "-n", name, "--host", host)
+            assert r.returncode == 0, r.stdout + r.stderr
+            out.append(r.stdout)
+        assert (
+            f"redeploy poller01: triggered (queue item 101): {JOB} with HOSTNAME=poller01 POLLER_IMAGE={repo}:19.04.5@"
+            in (out[0])
+        ), out[0]
+        assert out[1].startswith(f"poller02: no redeploy needed: {right} runs 19.04.5, the newest image"), out[1]
+        assert [p["HOSTNAME"] for p in standin.triggered(JOB)] == ["poller01"]
+    finally:
+        standin.stop()
+
+
+def test_verify_agrees_with_the_check_on_the_repository(docker: Docker, registry: str, tmp_path: Path) -> None:
+    """The desired digest under another repository is not the desired image for `pollerfleet verify`
+    either: the check, reconcile and the deploy job's last step judge by one rule."""
+    repo = f"{registry}/{docker.prefix.rstrip('-')}/verify"
+    build_and_push(docker, f"{repo}:19.04.5", "19.04.5")
+    digest = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", f"{repo}:19.04.5"))[-1].split("@")[1]
+    other = f"{registry}/{docker.prefix.rstrip('-')}/verify-other:19.04.5"
+    docker("tag", f"{repo}:19.04.5", other)
+    docker("push", other)  # the same content, pushed under another repository
+    right = docker.run("vf-right", image=f"{repo}:19.04.5")
+    elsewhere = docker.run("vf-other", image=other)
+    cfg = write(tmp_path, "", docker, {"poller01": elsewhere, "poller02": right}, registry, repo)
+    reference = f"{repo}:19.04.5@{digest}"
+    r = pollerfleet(cfg, "verify", "poller02", reference)
+    assert (r.returncode, r.stdout) == (0, f"poller02: {right} runs {reference} (running)\n"), r.stderr
+    r = pollerfleet(cfg, "verify", "poller01", reference)
+    assert (r.returncode, r.stdout) == (1, ""), r.stdout
+    assert r.stderr.startswith(f"poller01: {elsewhere} does not run {reference} (it runs {other} sha256:"), r.stderr
+    rc = run_plugin(
+        "check_poller_image", "--docker-url", docker.host, "-n", elsewhere, "--config", str(cfg), "--poller", "poller01"
+    )
+    assert rc.rc == 2 and "not an image of the desired repository" in rc.line, rc.line

@@ -29,3 +29,12 @@ def verdict(newer: tuple[str, ...], lag_days: float) -> Freshness:
 )
 def test_critical(rules: ImageRules, newer: tuple[str, ...], lag: float, critical: bool) -> None:
     assert rules.critical(verdict(newer, lag)) is critical
+
+
+@pytest.mark.parametrize("rules", [ImageRules(), ImageRules(critical_behind="5", critical_lag_days="")])
+def test_a_wrong_image_is_critical_whatever_the_grace(rules: ImageRules) -> None:
+    running = RunningImage("e", Reference("r", "c/e", "debug"), parse_tag("19.04.5"), ("sha256:x",), None, "sha256:x")
+    wrong = Freshness(
+        running, None, (), False, False, 0.0, None, None, "e runs r/c/e:debug, which is not a release tag"
+    )
+    assert wrong.stale and rules.critical(wrong)

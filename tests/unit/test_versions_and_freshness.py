@@ -105,22 +105,51 @@ def test_rebuilt_under_the_same_tag() -> None:
     assert "was rebuilt in the registry (other digest)" in f.summary()
 
 
-def test_locally_built_image_without_digest_compares_versions_only() -> None:
+# -- a wrong image: not a matter of thresholds (#22.6) ----------------------------------------------
+def test_an_image_built_on_the_host_is_wrong_whatever_its_tag() -> None:
     f = freshness(running("19.04.5", ()), view(["19.04.5"], "sha256:other", {"19.04.5": "sha256:other"}), NOW)
-    assert not f.stale
+    assert f.stale and f.wrong
+    assert f.summary() == (
+        "centreon-engine runs 19.04.5 (image id) with no registry digest: built or loaded on the host, not an image "
+        "of reg/c/e the registry knows; the desired image is 19.04.5@sha256:other"
+    )
 
 
-def test_running_tag_gone_from_registry() -> None:
-    f = freshness(running("19.04.5"), view(["19.04.1"], digests={"19.04.5": None}), NOW)
-    assert not f.stale and f.tag_gone
-    assert f.summary().endswith("; tag 19.04.5 is no longer in the registry")
+def test_a_digest_the_registry_does_not_serve_is_wrong() -> None:
+    """A newer-looking tag than any release, gone from (or never in) the registry."""
+    f = freshness(running("19.04.9"), view(["19.04.1"], digests={"19.04.9": None}), NOW)
+    assert f.stale and f.tag_gone
+    assert f.wrong == (
+        "centreon-engine runs 19.04.9@sha256:run, a digest the registry does not serve (reg/c/e:19.04.9 is not in "
+        "the registry)"
+    )
 
 
-def test_not_a_release_tag() -> None:
-    r = RunningImage("e", Reference("reg", "c/e", "latest"), None, ("sha256:x",), None, "sha256:id")
-    f = freshness(r, view(["19.04.5"]), NOW)
-    assert isinstance(f, Freshness) and not f.stale
-    assert f.summary() == "e runs latest (not a release tag), newest release 19.04.5"
+@pytest.mark.parametrize("tag", ["latest", "debug", ""])
+def test_not_a_release_tag_is_wrong(tag: str) -> None:
+    r = RunningImage("e", Reference("reg", "c/e", tag), parse_tag("19.04.5"), ("sha256:x",), None, "sha256:id")
+    f = freshness(r, view(["19.04.5"]), NOW)  # the version label says 19.04.5: the tag is what runs
+    assert isinstance(f, Freshness) and f.stale
+    assert (
+        f.summary()
+        == f"e runs reg/c/e:{tag or '(no tag)'}, which is not a release tag; the desired image is 19.04.5@sha256:new"
+    )
+
+
+def test_another_repository_is_wrong_even_at_a_newer_version() -> None:
+    r = RunningImage(
+        "e", Reference("evil.example.org", "someone/backdoor", "99.0.0"), parse_tag("99.0.0"), ("sha256:x",), None, ""
+    )
+    f = freshness(r, view(["19.04.5"], digests={"99.0.0": "sha256:x"}), NOW, expected=Reference("reg", "c/e", ""))
+    assert f.stale and f.wrong.startswith(
+        "e runs evil.example.org/someone/backdoor:99.0.0, not an image of the desired repository reg/c/e"
+    )
+
+
+def test_the_desired_digest_is_right_under_any_tag() -> None:
+    r = RunningImage("e", Reference("reg", "c/e", "latest"), None, ("sha256:new",), None, "sha256:id")
+    f = freshness(r, view(["19.04.5"]), NOW, expected=Reference("reg", "c/e", ""))
+    assert not f.stale and not f.wrong
 
 
 @pytest.mark.parametrize(

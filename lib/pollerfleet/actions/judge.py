@@ -38,6 +38,8 @@ class ImageRules:
     policy: Policy = field(default_factory=Policy)
 
     def critical(self, f: Freshness) -> bool:
+        if f.wrong:
+            return True  # no grace for an image that is not one of ours
         if not f.stale:
             return False
         if self.critical_behind and not nagiosplugin.Range(self.critical_behind).match(f.behind):

@@ -228,13 +228,16 @@ class ImageResource(nagiosplugin.Resource):
 
 
 class FreshnessContext(nagiosplugin.Context):
-    """Carries the verdict's sentence; the state comes from the behind/lag/age thresholds."""
+    """Carries the verdict's sentence; the state comes from the behind/lag/age thresholds, except
+    for a wrong image (another repository, no release tag, a digest the registry does not serve):
+    CRITICAL whatever the thresholds say."""
 
     def __init__(self) -> None:
         super().__init__("freshness")
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
-        return self.result_cls(nagiosplugin.Ok, metric.value.summary(), metric)
+        state = nagiosplugin.Critical if metric.value.wrong else nagiosplugin.Ok
+        return self.result_cls(state, metric.value.summary(), metric)
 
 
 def contexts(args: ImageQuery) -> list[nagiosplugin.Context]:

@@ -241,7 +241,7 @@ class DesiredImages:
                 raise TargetError(f"{who} is held at {pin}, but {path}:{pin} is not in {base}")
             # off the pin: how long the pinned image has existed is the lag the thresholds judge
             held = ImageInfo(pin, digest) if digest in running.digests else connect().image(path, pin)
-        return freshness(running, view, held=held)
+        return freshness(running, view, held=held, expected=Reference.parse(full))
 
     def chosen(self, host: PollerHost, wanted: str, platform: str = "linux/amd64") -> Target:
         """An operator's choice for HOST (a tag, or a full reference), checked against the

@@ -6,6 +6,10 @@ What runs comes from the container and its image (``Config.Image``, ``RepoTags``
 ``RepoDigests``, the ``org.opencontainers.image.version`` label, ``Created``); what exists comes
 from the registry through the cache. A host is behind by the number of newer releases; an image
 rebuilt under the same tag (same tag, other digest) counts as one behind too.
+
+Behind is a matter of thresholds (the rollout grace); a wrong image is not: a container that
+runs another repository, a tag that is no release, or a digest the registry does not serve for
+its tag (built or loaded on the host) is wrong, whatever its version says, until it is replaced.
 """
 
 from __future__ import annotations
@@ -190,6 +194,7 @@ class Freshness:
     lag: float  # seconds the newest image has existed while this host runs an older one (0 when fresh)
     age: Optional[float]  # seconds since the running image was built
     held: Optional[ImageInfo] = None  # the operator's pin, at the digest the registry serves for it
+    wrong: str = ""  # why the container runs no image of the desired repository the registry knows ('' if it does)
 
     @property
     def desired(self) -> Optional[ImageInfo]:
@@ -208,11 +213,14 @@ class Freshness:
 
     @property
     def stale(self) -> bool:
-        return self.behind > 0
+        return self.behind > 0 or bool(self.wrong)
 
     def summary(self) -> str:
         r = self.running
         name = r.container
+        if self.wrong:
+            desired = self.desired
+            return self.wrong + (f"; the desired image is {desired.tag}@{desired.digest[:19]}" if desired else "")
         if self.held is not None:
             newest = f" (newest {self.newest.tag})" if self.newest and self.newest.tag != self.held.tag else ""
             if self.off_pin:
@@ -246,19 +254,63 @@ def _days(seconds: Optional[float]) -> str:
     return human_duration(seconds)
 
 
+def _full(ref: Reference) -> str:
+    return f"{ref.registry}/{ref.repository}" if ref.registry else ref.repository
+
+
+def wrong_image(
+    running: RunningImage, view: RegistryView, expected: Optional[Reference], desired: Optional[ImageInfo]
+) -> str:
+    """Why RUNNING is no image of the EXPECTED repository that the registry knows ('' when it is):
+    the rule check_poller_image, reconcile and ``pollerfleet verify`` share. DESIRED's digest
+    is always known; otherwise the tag must be a release and the registry must serve the tag."""
+    r, name = running.reference, running.container
+    if expected is not None and (r.registry.lower(), r.repository) != (expected.registry.lower(), expected.repository):
+        return f"{name} runs {_full(r)}:{r.tag or '?'}, not an image of the desired repository {_full(expected)}"
+    if desired is not None and desired.digest in running.digests:
+        return ""
+    if not running.digests:
+        return (
+            f"{name} runs {r.tag or '?'} (image {running.image_id[7:19] or '?'}) with no registry digest: "
+            f"built or loaded on the host, not an image of {_full(r)} the registry knows"
+        )
+    if parse_tag(r.tag) is None:
+        return f"{name} runs {_full(r)}:{r.tag or '(no tag)'}, which is not a release tag"
+    if r.tag in view.digests and view.digests[r.tag] is None:  # asked, and the registry has no such tag
+        return (
+            f"{name} runs {r.tag}@{running.digests[0][:19]}, a digest the registry does not serve "
+            f"({_full(r)}:{r.tag} is not in the registry)"
+        )
+    return ""
+
+
+def runs(running: RunningImage, repository: str, digest: str) -> bool:
+    """Whether RUNNING is REPOSITORY's image at DIGEST: what ``pollerfleet verify`` asks, by the
+    rule the check judges with (the repository first, then the digest)."""
+    return not wrong_image(running, RegistryView([], None), Reference.parse(repository), ImageInfo("", digest)) and (
+        digest in running.digests
+    )
+
+
 def freshness(
-    running: RunningImage, view: RegistryView, now: Optional[float] = None, held: Optional[ImageInfo] = None
+    running: RunningImage,
+    view: RegistryView,
+    now: Optional[float] = None,
+    held: Optional[ImageInfo] = None,
+    expected: Optional[Reference] = None,
 ) -> Freshness:
-    """Judge RUNNING against VIEW: the one place the suite decides what "stale" means. HELD (an
-    operator's pin, at its current digest) is then the one image that is fresh."""
+    """Judge RUNNING against VIEW: the one place the suite decides what "stale" and "wrong" mean.
+    HELD (an operator's pin, at its current digest) is then the one image that is fresh; EXPECTED
+    is the desired repository (None: whichever the container runs)."""
     now = now if now is not None else time.time()
     newer: tuple[str, ...] = ()
     age = max(0.0, now - running.created) if running.created is not None else None
+    wrong = wrong_image(running, view, expected, held or view.newest)
     if held is not None:
         off = held.digest not in running.digests
         lag = max(0.0, now - held.created) if off and held.created is not None else 0.0
-        return Freshness(running, view.newest, (), False, False, lag, age, held)
-    if view.newest is not None and view.newest.digest in running.digests:
+        return Freshness(running, view.newest, (), False, False, lag, age, held, wrong)
+    if not wrong and view.newest is not None and view.newest.digest in running.digests:
         # the very image the newest tag points at, whatever tag this host pulled it by
         return Freshness(running, view.newest, (), False, False, 0.0, age)
     if running.version is not None:
@@ -268,8 +320,8 @@ def freshness(
     registry_digest = view.digests.get(running.reference.tag) if running.reference.tag else None
     rebuilt = bool(running.digests and registry_digest and registry_digest not in running.digests)
     tag_gone = bool(running.reference.tag) and running.reference.tag in view.digests and registry_digest is None
-    stale = bool(newer) or rebuilt
+    stale = bool(newer) or rebuilt or bool(wrong)
     lag = 0.0
     if stale and view.newest is not None and view.newest.created is not None:
         lag = max(0.0, now - view.newest.created)
-    return Freshness(running, view.newest, newer, rebuilt, tag_gone, lag, age)
+    return Freshness(running, view.newest, newer, rebuilt, tag_gone, lag, age, None, wrong)

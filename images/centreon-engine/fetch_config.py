@@ -294,8 +294,28 @@ def _last(text):
     return lines[-1][:200] if lines else "no message"
 
 
+def _sync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_tree(top):
+    """fsync every regular file and every directory under TOP (TOP included): after a power cut,
+    the tree `current` points at holds the verified files, not empty or half-written ones."""
+    for root, _dirs, names in os.walk(top):
+        for name in names:
+            path = os.path.join(root, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):  # not a link, not a FIFO (an open would block)
+                _sync(path)
+        _sync(root)
+
+
 def install(config_dir, staging, keep):
-    """Move the verified tree into releases/ and switch `current` to it atomically."""
+    """Move the verified tree into releases/, make it durable, switch `current` to it atomically
+    (and durably), and only then prune old releases."""
     releases = os.path.join(config_dir, "releases")
     os.makedirs(releases, exist_ok=True)
     name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}-{int(time.monotonic() * 1000) % 10**6:06d}"
@@ -304,6 +324,8 @@ def install(config_dir, staging, keep):
     link = os.path.join(config_dir, "current")
     tmp_link = link + f".new-{os.getpid()}"
     try:
+        sync_tree(target)
+        _sync(releases)
         if os.path.lexists(tmp_link):
             os.unlink(tmp_link)
         os.symlink(os.path.join("releases", name), tmp_link)
@@ -313,6 +335,7 @@ def install(config_dir, staging, keep):
         if os.path.lexists(tmp_link):
             os.unlink(tmp_link)
         raise
+    _sync(config_dir)  # the switch itself survives a power cut before the old trees go
     old = sorted(d for d in os.listdir(releases) if d != name)
     for stale in old[: max(0, len(old) - (keep - 1))]:
         shutil.rmtree(os.path.join(releases, stale), ignore_errors=True)

@@ -172,9 +172,9 @@ def test_a_docker_daemon_that_never_stops_talking_is_unknown() -> None:
     try:
         r = run_plugin("check_poller_container", "--docker-url", daemon, "--no-tls", "-n", "centreon-engine")
         assert (r.rc, r.err) == (3, ""), r.out
-        assert r.line == (
-            f"CONTAINER UNKNOWN - docker at {daemon} sent more than 16 MiB for /containers/centreon-engine/json: "
-            "refused"
+        assert (
+            r.line
+            == f"CONTAINER UNKNOWN - docker at {daemon} closed the connection: an answer of more than 16 MiB: not read"
         )
     finally:
         gw.stop()

@@ -82,11 +82,12 @@ test-py38: deps venv $(VENV_PY38)/.installed
 	PFT_TOOLS_BIN=$(CURDIR)/$(VENV)/bin $(VENV_PY38)/bin/python -m pytest -p no:cacheprovider -m "$(PY38_MARKERS)" \
 	  -k "$(PY38_NOT_AS_ENGINE_USER)" $(PY38_TESTS)
 
-# 3.6 is the CentOS 7 poller image's python3: what the image runs with it ($(IMAGE_PY36)) runs on 3.6 in its tests.
+# 3.6 is CentOS 7's python3, the poller image's: its tests run what the image runs with it ($(IMAGE_PY36),
+# the configuration fetch client) on 3.6, against the test sshd and the central's fetch account.
+PY36_TESTS := tests/integration/test_fetch_config.py tests/integration/test_central_fetch.py
 test-py36: deps venv
 	py=$$(bash tests/env/pyenv-python.sh 3.6) && echo "test-py36: $(IMAGE_PY36) runs on $$py" && \
-	  PFT_IMAGE_PYTHON=$$py $(PY) -m pytest -p no:cacheprovider tests/integration/test_fetch_config.py \
-	    tests/integration/test_central_fetch.py
+	  PFT_IMAGE_PYTHON=$$py $(PY) -m pytest -p no:cacheprovider $(PY36_TESTS)
 
 unit: venv
 	$(PY) -m pytest tests/unit

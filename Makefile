@@ -120,6 +120,8 @@ packages: $(WHEELHOUSE)
 # the Debian peers (centreon-plugins) only here: the tests, and CI, do not need them
 bench: deps venv
 	bash benchmarks/bench-deps.sh
+	$(PY) benchmarks/bench_inventory.py
+	$(PY) benchmarks/bench_fleet_sweep.py --sizes 1000 10000
 	$(PY) benchmarks/bench_check_container.py
 
 clean:

@@ -69,6 +69,8 @@ class Replay:
     answers: dict[str, Answer] = field(default_factory=dict)
     requests: int = 0
     _loop: Optional[asyncio.AbstractEventLoop] = None
+    _thread: Optional[threading.Thread] = None
+    _servers: list[asyncio.AbstractServer] = field(default_factory=list)
 
     def key(self, method: str, path: str) -> str:
         return f"{method} {_strip_version(path)}"
@@ -136,18 +138,39 @@ class Replay:
                 for addr, kind in hosts:
                     if kind == "down":
                         continue
-                    await asyncio.start_server(
+                    server = await asyncio.start_server(
                         lambda r, w, h=(kind == "hung"): self._handle(r, w, h), addr, port, backlog=64
                     )
+                    self._servers.append(server)
 
             loop.run_until_complete(start())
             ready.set()
             loop.run_forever()
 
-        threading.Thread(target=run, daemon=True).start()
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
         ready.wait(60)
         return hosts
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        """Close every listener, end every connection's task (the hung ones sleep for an hour) and
+        wait for them, then stop and close the loop: nothing is left pending at exit."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def shutdown() -> None:
+            for server in self._servers:
+                server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(60)
+        if not thread.is_alive():
+            loop.close()
+        self._loop, self._thread, self._servers = None, None, []

@@ -27,7 +27,6 @@ import sys
 import time
 import urllib.parse
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 
 from pollerfleet.core import verbosity
@@ -57,11 +56,38 @@ class UsageError(ValueError):
     """The options do not describe a usable Docker endpoint."""
 
 
-@dataclass(frozen=True)
-class TLSFiles:
+class _Frozen:
+    """A small immutable record compared by value: what ``@dataclass(frozen=True)`` gives, without
+    importing dataclasses (with inspect, ast and dis) into the plugins that need only this module."""
+
+    __slots__: tuple[str, ...] = ()
+    _fields: tuple[str, ...] = ()  # in the constructor's order
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, k) for k in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values() == self._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self._fields)})"
+
+
+class TLSFiles(_Frozen):
     """ca.pem, cert.pem and key.pem from one directory, as ``docker --tlsverify`` expects them."""
 
+    __slots__ = ("directory",)
+    _fields = ("directory",)
     directory: Path
+
+    def __init__(self, directory: Path) -> None:
+        object.__setattr__(self, "directory", directory)
 
     @property
     def ca(self) -> Path:
@@ -76,15 +102,27 @@ class TLSFiles:
         return self.directory / "key.pem"
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(_Frozen):
     """Where one host's Docker daemon is and how to talk to it."""
 
+    __slots__ = ("api_version", "ssh_config", "timeout", "tls", "url")
+    _fields = ("url", "tls", "timeout", "api_version", "ssh_config")
     url: str
-    tls: Optional[TLSFiles] = None
-    timeout: float = 10.0
-    api_version: str = ""
-    ssh_config: Optional[Path] = None
+    tls: Optional[TLSFiles]
+    timeout: float
+    api_version: str
+    ssh_config: Optional[Path]
+
+    def __init__(
+        self,
+        url: str,
+        tls: Optional[TLSFiles] = None,
+        timeout: float = 10.0,
+        api_version: str = "",
+        ssh_config: Optional[Path] = None,
+    ) -> None:
+        for k, v in zip(self._fields, (url, tls, timeout, api_version, ssh_config)):
+            object.__setattr__(self, k, v)
 
     @property
     def scheme(self) -> str:
@@ -651,9 +689,7 @@ def _tls_context(tls: TLSFiles) -> ssl.SSLContext:
 # In a JSON text, a control character can only be an escape (\n, \u001b, \u0085 ...) or, for DEL
 # and C1, the raw character; a run of them, escapes and raw alike, is one match. An escaped
 # backslash is matched first, as a pair, so the "n" of "\\n" is never taken for an escape.
-_JSON_CONTROL = re.compile(
-    rb"(\\\\)|(?:\\(?:[bfnrt]|u00[01][0-9a-fA-F]|u007[fF]|u00[89][0-9a-fA-F])|\x7f|\xc2[\x80-\x9f])+"
-)
+_JSON_CONTROL = rb"(\\\\)|(?:\\(?:[bfnrt]|u00[01][0-9a-fA-F]|u007[fF]|u00[89][0-9a-fA-F])|\x7f|\xc2[\x80-\x9f])+"
 
 
 def _plain_body(data: bytes) -> bytes:
@@ -664,7 +700,7 @@ def _plain_body(data: bytes) -> bytes:
         raise ValueError("not UTF-8")
     if b"\\" not in data and b"\x7f" not in data and b"\xc2" not in data:  # three memchr, the common case
         return data
-    return _JSON_CONTROL.sub(lambda m: m.group(1) or b" ", data)
+    return re.sub(_JSON_CONTROL, lambda m: m.group(1) or b" ", data)  # compiled on first use, then re's cache
 
 
 def _error_message(data: bytes) -> str:

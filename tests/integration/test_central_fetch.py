@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ import pytest
 import yaml
 
 from tests.centreon_tree import generate
-from tests.helpers import ROOT
+from tests.helpers import ROOT, wait_for
 
 pytestmark = [pytest.mark.sshd, pytest.mark.ansible]
 ANSIBLE = ROOT / "ansible"
@@ -145,6 +146,11 @@ def central(sshd: dict[str, str]) -> Iterator[Central]:
 
 @pytest.fixture(scope="module")
 def deployed(central: Central) -> Central:
+    dry = playbook(central, "--check")  # what an operator runs first on a central without the account
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-2000:]
+    assert not central.authorized_keys().exists()
+    with pytest.raises(KeyError):
+        pwd.getpwnam(central.user)
     r = playbook(central)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     return central
@@ -376,3 +382,40 @@ def test_rotating_a_key_is_one_playbook_run(deployed: Central) -> None:
     assert [
         line for line in c.authorized_keys().read_text().splitlines() if line.endswith(" poller02")
     ] == poller02_line
+
+
+@pytest.fixture
+def strict_sshd(deployed: Central, sshd: dict[str, str]) -> Iterator[tuple[str, Path]]:
+    """An sshd as a central runs it: StrictModes yes and the user's own ~/.ssh/authorized_keys (the
+    suite's sshd has StrictModes off for its keys under /tmp). Port and known_hosts of it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    d = deployed.root / "strict-sshd"
+    d.mkdir(exist_ok=True)
+    host_key = Path(sshd["PFT_SSHD_DIR"]) / "host_ed25519"
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {d}/sshd.pid\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes yes\n"
+        "AuthorizedKeysFile .ssh/authorized_keys\nLogLevel VERBOSE\n"
+    )
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} " + " ".join(Path(f"{host_key}.pub").read_text().split()[:2]))
+    daemon = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
+
+    def up() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", int(port))) == 0
+
+    try:
+        wait_for(up, 10, what="the strict sshd")
+        yield port, d / "known_hosts"
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=10)
+
+
+def test_the_roles_files_pass_sshds_strict_modes(deployed: Central, strict_sshd: tuple[str, Path]) -> None:
+    port, known = strict_sshd
+    rc, err, cfg = fetch(deployed, "poller01", 7, CENTRAL_PORT=port, KNOWN_HOSTS=str(known))
+    assert rc == 0, err
+    assert {k: v for k, v in files(cfg / "current").items() if k != "centengine.cfg"} == generated(deployed, 7)

@@ -691,3 +691,98 @@ def test_operator_redeploy_to_a_chosen_release(make_fleet, docker: Docker, regis
     r = f.cli("redeploy", "poller03", "--image", "19.04.4")
     assert r.returncode == 1 and "poller03 is held at 19.04.5 by the inventory" in r.stdout, r.stdout
     assert [p["HOSTNAME"] for p in f.standin.triggered(JOB)] == ["poller01"]
+
+
+# -- a handler the engine kills (event_handler_timeout) loses nothing (#22.9) -----------------------
+KILLED_AFTER_TRIGGER = """
+import os, sys
+from pollerfleet.actions.redeploy import Redeployer
+from pollerfleet.clients.jenkins import JenkinsClient
+from pollerfleet.core import config
+
+cfg = config.load(sys.argv[1])
+
+
+class KilledAfterTrigger(JenkinsClient):
+    def trigger(self, job, params):
+        queue_id = super().trigger(job, params)
+        print(queue_id, flush=True)
+        os._exit(137)  # SIGKILL from the engine: Jenkins has the build, nothing after it ran
+
+
+Redeployer(cfg, jenkins=lambda: KilledAfterTrigger(cfg.jenkins)).request("poller01")
+"""
+
+
+def test_a_handler_killed_right_after_the_trigger_still_counts(make_fleet, desired: str) -> None:  # type: ignore[no-untyped-def]
+    f = make_fleet(duration=0.1, hourly_cap=1)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_TRIGGER, str(f.config)], capture_output=True, text=True, timeout=60
+    )
+    assert killed.returncode == 137 and killed.stdout.strip().isdigit(), killed.stdout + killed.stderr
+    assert f.triggered() == ["poller01"]
+    f.standin.wait_idle()  # Jenkins no longer lists it as queued or running: only our state knows
+    r = f.handler("CRITICAL", "HARD", "3", "poller01")
+    assert r.stdout.startswith("redeploy poller01: skipped: a deploy for poller01 was triggered at "), r.stdout
+    assert r.stdout.endswith("(the handler that triggered it ended before it could record the queue item)\n")
+    r = f.handler("CRITICAL", "HARD", "3", "poller02")
+    assert r.stdout.startswith("redeploy poller02: deferred: hourly cap reached: 1 redeploys"), r.stdout
+    assert f.triggered() == ["poller01"]
+    state = json.loads((f.state_dir / "redeploy-state.json").read_text())
+    assert state["hosts"]["poller01"]["image"] == desired
+
+
+def test_the_handler_gives_up_before_the_engine_kills_it(
+    tmp_path: Path, registry: str, image_repo: str, hanging_port: int
+) -> None:
+    """A Jenkins that accepts and never answers, with a per-request timeout longer than the engine
+    allows: the handler's own deadline ends it with one line, audited."""
+    cfg = write_config(
+        tmp_path, f"http://127.0.0.1:{hanging_port}/", ["poller01"], registry, image_repo, handler_deadline=2
+    )
+    cfg.write_text(cfg.read_text().replace("timeout = 5\n", "timeout = 60\n", 1))
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(PLUGINS / "handle_poller_redeploy"),
+            "CRITICAL",
+            "HARD",
+            "3",
+            "poller01",
+            "--config",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    assert r.stdout == (
+        "redeploy poller01: error: gave up at the handler's deadline of 2 s ([redeploy] handler_deadline, kept "
+        "below the engine's event_handler_timeout)\n"
+    )
+    audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(a["host"], a["action"]) for a in audit] == [("poller01", "error")]
+
+
+def test_a_trigger_jenkins_refused_leaves_no_intent_behind(make_fleet) -> None:  # type: ignore[no-untyped-def]
+    """Jenkins answered the trigger with an error: no build exists, so nothing is held back."""
+    from pollerfleet.actions.redeploy import Redeployer
+    from pollerfleet.clients.jenkins import JenkinsClient, JenkinsError
+    from pollerfleet.core import config as config_mod
+
+    f = make_fleet()
+    cfg = config_mod.load(str(f.config))
+
+    class Refusing(JenkinsClient):
+        def trigger(self, job: str, params: dict[str, str]) -> int:
+            raise JenkinsError(f"Jenkins at {self.url} denied user 'pollerfleet' permission to trigger {job} (403)")
+
+    refused = Redeployer(cfg, jenkins=lambda: Refusing(cfg.jenkins)).request("poller01")
+    assert (refused.action, refused.reason) == (
+        "error",
+        f"Jenkins at {f.standin.url} denied user 'pollerfleet' permission to trigger {JOB} (403)",
+    )
+    assert Redeployer(cfg).request("poller01").action == "triggered"
+    assert f.triggered() == ["poller01"]

@@ -102,6 +102,24 @@ CASES: list[tuple[str, Snapshot, Request, Action, str]] = [
         "Jenkins does not list it yet",
     ),
     (
+        "an intent whose handler died: in flight until Jenkins lists a build for the host",
+        Snapshot(state(triggers=[{"time": NOW - 5, "host": "poller01", "queue_id": None}]), [], []),
+        Request("poller01", IMG),
+        Action.SKIPPED,
+        "ended before it could record the queue item",
+    ),
+    (
+        "an intent Jenkins lists as queued for the host counts once, as that build",
+        Snapshot(
+            state(triggers=[{"time": NOW - 5, "host": "poller02", "queue_id": None}]),
+            [queued(7, "poller02")],
+            [build(1, host="poller03", result=None, building=True)],
+        ),
+        Request("poller01", IMG),
+        Action.DEFERRED,
+        "fleet budget reached: 2",
+    ),
+    (
         "cooldown",
         Snapshot(state(hosts={"poller01": {"last_trigger": NOW - 600}}), [], []),
         Request("poller01", IMG),

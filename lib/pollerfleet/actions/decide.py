@@ -148,15 +148,23 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
     active = [q for q in snapshot.queued if q.queue_id not in started] + building  # seen in both: counted once
     seen = {b.queue_id for b in snapshot.queued + snapshot.builds if b.queue_id is not None}
     in_flight = [
-        t for t in st.triggers if now - float(t.get("time", 0)) < IN_FLIGHT_SECONDS and t.get("queue_id") not in seen
+        t
+        for t in st.triggers
+        if now - float(t.get("time", 0)) < IN_FLIGHT_SECONDS
+        and t.get("queue_id") not in seen
+        # an intent whose handler died before it learnt the queue item: the build Jenkins lists
+        # for that host is that trigger, counted once
+        and not (t.get("queue_id") is None and any(names(b, str(t.get("host")), rules.param) for b in active))
     ]
     mine_in_flight = [t for t in in_flight if t.get("host") == host]
     if mine_in_flight:
+        last = mine_in_flight[-1]
+        unknown = " (the handler that triggered it ended before it could record the queue item)"
         return Ruling(
             Action.SKIPPED,
-            f"a deploy for {host} was triggered at {stamp(mine_in_flight[-1]['time'])} "
-            "and Jenkins does not list it yet",
-            queue_id=mine_in_flight[-1].get("queue_id"),
+            f"a deploy for {host} was triggered at {stamp(last['time'])} and Jenkins does not list it yet"
+            + (unknown if last.get("queue_id") is None else ""),
+            queue_id=last.get("queue_id"),
         )
     mine = [b for b in active if names(b, host, rules.param)]
     if mine:

@@ -5,8 +5,11 @@ log."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any, Callable, NoReturn, Optional
 
 from pollerfleet import __version__
@@ -17,6 +20,27 @@ from pollerfleet.core.exits import Exit
 from pollerfleet.core.names import printable
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+
+
+class Deadline(BaseException):
+    """The handler's own deadline passed. A BaseException, as KeyboardInterrupt is: no client's
+    ``except Exception`` can swallow it on the way out."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise Deadline in this (main) thread once SECONDS have passed, wherever it is waiting."""
+
+    def ring(signum: int, frame: Any) -> None:
+        raise Deadline
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _HandlerParser(argparse.ArgumentParser):
@@ -93,7 +117,20 @@ def _run(
         except config.ConfigError as exc:
             print(f"{kind} {getattr(args, 'hostname', '')}: error: {exc}".replace("  ", " "))
             return Exit.FAILED
-        actor, decision = act(args, cfg, label)
+        limit = cfg.redeploy.handler_deadline
+        try:
+            with deadline(limit):
+                actor, decision = act(args, cfg, label)
+        except Deadline:
+            actor = _AuditOnly(cfg)
+            decision = Decision(
+                getattr(args, "hostname", "(newest)"),
+                Action.ERROR,
+                f"gave up at the handler's deadline of {limit:g} s ([redeploy] handler_deadline, kept below the "
+                "engine's event_handler_timeout)",
+                state=label,
+                kind=kind,
+            )
         problem = actor.log(decision, statetype=args.statetype, attempt=args.attempt, dry_run=args.dry_run)
         for seen in getattr(actor, "events", []):
             print(seen.line)
@@ -109,6 +146,18 @@ def _run(
         if verbosity.level() >= 3:
             traceback.print_exc(file=sys.stderr)
         return Exit.FAILED
+
+
+class _AuditOnly:
+    """What is left to do once the deadline passed: audit the decision, nothing else."""
+
+    def __init__(self, cfg: config.Config) -> None:
+        from pollerfleet.actions.redeploy import AuditLog
+
+        self.audit = AuditLog(cfg.fleet.audit_log)
+
+    def log(self, decision: Decision, **extra: Any) -> Optional[str]:
+        return self.audit.write(decision, **extra)
 
 
 def handle_redeploy(argv: Optional[list[str]] = None) -> int:

@@ -298,21 +298,39 @@ class Redeployer:
             self.store.save(st)
         if ruling.params is None:
             return done(ruling.action, ruling.reason, **kw)
-        queue_id = self.jenkins.trigger(self.job, ruling.params)
-        # From here on the build exists: whatever fails next, the decision stays "triggered".
+        # The intent is recorded before the trigger: a handler killed between the trigger and the
+        # next save (the engine's event_handler_timeout) has still used the host's cooldown, a slot
+        # of the hourly cap and an in-flight place in the budget.
         entry = st.hosts.setdefault(poller.name, {})
-        entry.update({"last_trigger": now, "queue_id": queue_id, "pending": True, "image": target.reference})
-        hour = [t for t in st.triggers if now - float(t.get("time", 0)) < 3600]
-        st.triggers = [*hour, {"time": now, "host": poller.name, "queue_id": queue_id}]
-        problem = ""
+        before = (dict(entry), list(st.triggers))
+        entry.update({"last_trigger": now, "queue_id": None, "pending": True, "image": target.reference})
+        intent: dict[str, Any] = {"time": now, "host": poller.name, "queue_id": None}
+        st.triggers = [*(t for t in st.triggers if now - float(t.get("time", 0)) < 3600), intent]
+        problem = self._save(st)
+        try:
+            queue_id = self.jenkins.trigger(self.job, ruling.params)
+        except JenkinsError as exc:
+            if not exc.maybe_sent and not problem:  # Jenkins has no build: the intent is withdrawn
+                entry.clear()
+                entry.update(before[0])
+                st.triggers = before[1]
+                self._save(st)
+            raise
+        # From here on the build exists: whatever fails next, the decision stays "triggered".
+        entry["queue_id"] = intent["queue_id"] = queue_id
+        problem = problem or self._save(st)
+        return done(ruling.action, ruling.reason, **{**kw, "queue_id": queue_id}, problem=problem)
+
+    def _save(self, st: FleetState) -> str:
+        """Save ST; the sentence that says what is lost when it cannot be saved ('' when saved)."""
         try:
             self.store.save(st)
         except OSError as exc:
-            problem = (
+            return (
                 f"the trigger was not recorded in {self.store.path} ({exc.strerror or exc}): "
                 "cooldown and budget do not count it"
             )
-        return done(ruling.action, ruling.reason, **{**kw, "queue_id": queue_id}, problem=problem)
+        return ""
 
     def _verify_last_deploy(
         self,

@@ -27,6 +27,14 @@ MAX_ANSWER = 16 * 1024 * 1024  # bytes in one answer: the builds of a job, its q
 class JenkinsError(Exception):
     """Jenkins could not be asked, or refused; str() is the operator's reason (no secrets)."""
 
+    maybe_sent = False  # the request may have reached Jenkins (no answer in time): a trigger may exist
+
+
+def _unanswered(message: str) -> JenkinsError:
+    err = JenkinsError(message)
+    err.maybe_sent = True
+    return err
+
 
 @dataclass(frozen=True)
 class BuildRef:
@@ -177,7 +185,7 @@ class JenkinsClient:
         except jenkins.NotFoundException:
             raise JenkinsError(f"Jenkins at {self.url} answered 404 to {what}: no such job or item") from None
         except jenkins.TimeoutException:
-            raise JenkinsError(
+            raise _unanswered(
                 f"Jenkins at {self.url} did not answer within {self.settings.timeout:g} s ({what})"
             ) from None
         except jenkins.EmptyResponseException:
@@ -193,7 +201,7 @@ class JenkinsClient:
                 f"cannot connect to Jenkins at {self.url} ({what}): connection refused or host unreachable"
             ) from None
         except requests.exceptions.Timeout:
-            raise JenkinsError(
+            raise _unanswered(
                 f"Jenkins at {self.url} did not answer within {self.settings.timeout:g} s ({what})"
             ) from None
         except requests.exceptions.HTTPError as exc:

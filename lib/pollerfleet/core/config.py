@@ -96,6 +96,9 @@ class RedeploySettings:
     breaker_failures: int = 3  # consecutive failed deploy builds that stop automatic redeploys
     soft_attempt: int = 0  # act on SOFT CRITICAL from this attempt on; 0 = HARD only
     lock_timeout: float = 20.0  # seconds to wait for another handler's decision
+    # one deadline for a whole handler run, below the engine's event_handler_timeout (30 s by
+    # default in Centreon and Nagios): the handler ends itself, audited, instead of being killed
+    handler_deadline: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,8 @@ def _build_section(cls: type[Any], name: str, table: dict[str, Any], path: Path)
         values[key] = _coerce(known[key].type, value, f"[{name}] {key}", path)
     if "port" in values and not 1 <= values["port"] <= 65535:
         raise ConfigError(f"config file {path}: [{name}] port must be from 1 to 65535")
-    for key in ("timeout", "lock_timeout", "budget", "hourly_cap", "breaker_failures", "max_download_mb"):
+    positive = ("timeout", "lock_timeout", "handler_deadline", "budget", "hourly_cap", "breaker_failures")
+    for key in (*positive, "max_download_mb"):
         if key in values and values[key] <= 0:
             raise ConfigError(f"config file {path}: [{name}] {key} must be a positive number")
     for key in ("cooldown_minutes", "soft_attempt"):

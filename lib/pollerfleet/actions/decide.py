@@ -158,13 +158,13 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
     ]
     mine_in_flight = [t for t in in_flight if t.get("host") == host]
     if mine_in_flight:
-        last = mine_in_flight[-1]
+        trigger = mine_in_flight[-1]
         unknown = " (the handler that triggered it ended before it could record the queue item)"
         return Ruling(
             Action.SKIPPED,
-            f"a deploy for {host} was triggered at {stamp(last['time'])} and Jenkins does not list it yet"
-            + (unknown if last.get("queue_id") is None else ""),
-            queue_id=last.get("queue_id"),
+            f"a deploy for {host} was triggered at {stamp(trigger['time'])} and Jenkins does not list it yet"
+            + (unknown if trigger.get("queue_id") is None else ""),
+            queue_id=trigger.get("queue_id"),
         )
     mine = [b for b in active if names(b, host, rules.param)]
     if mine:

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,7 @@ class Host:
     work: Path  # a clone the "operator" commits to
     bare: Path
     repo_url: str = ""
+    extra_vars: dict[str, str] = field(default_factory=dict)
 
     def deploy(self, *extra: str) -> subprocess.CompletedProcess[str]:
         d = self.docker
@@ -63,6 +64,7 @@ class Host:
             "centreon_poller_vmware_name": d.name("refresh-vmware"),
             "centreon_poller_health_retries": 15,
             "centreon_poller_health_delay": 1,
+            **self.extra_vars,
         }
         inventory = self.tmp / "inventory.json"
         inventory.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": {"refresh01": hostvars}}}}}))
@@ -148,3 +150,33 @@ def test_a_repository_name_git_would_read_as_an_option_is_refused(host: Host) ->
     assert not (host.tmp / "pwned").exists()
     # refused before anything was touched
     assert host.docker("ps", "-aq", "--filter", f"name=^/{host.docker.name('refresh-engine')}$") == ""
+
+
+def test_a_private_repository_credential_is_a_root_only_file_mounted_read_only(host: Host) -> None:
+    key = host.tmp / "deploy-key"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key-s3cret\n-----END OPENSSH PRIVATE KEY-----\n")
+    known = host.tmp / "known_hosts"
+    known.write_text("git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n")
+    host.extra_vars = {
+        "poller_vmware_config_ssh_key_file": str(key),
+        "poller_vmware_config_known_hosts_file": str(known),
+    }
+    play = host.deploy("--diff")
+    assert play.returncode == 0, play.stdout[-3000:]
+    assert "s3cret" not in play.stdout + play.stderr
+    name = host.docker.name("refresh-vmware")
+    env = dict(e.split("=", 1) for e in json.loads(host.docker.state(name, "{{json .Config.Env}}")))
+    assert env["VMWARE_CONFIG_SSH_KEY_FILE"] == "/run/secrets/vmware-config/deploy-key"
+    assert env["VMWARE_CONFIG_KNOWN_HOSTS_FILE"] == "/run/secrets/vmware-config/known_hosts"
+    assert not any("s3cret" in v for v in env.values())
+    mounts = json.loads(host.docker.state(name, "{{json .Mounts}}"))
+    secrets = [m for m in mounts if m["Destination"] == "/run/secrets/vmware-config"]
+    assert len(secrets) == 1 and secrets[0]["RW"] is False
+    stored = Path(secrets[0]["Source"]) / "deploy-key"
+    assert stored.read_text() == key.read_text() and oct(stored.stat().st_mode & 0o777) == "0o400"
+    assert host.docker("exec", name, "cat", "/run/secrets/vmware-config/deploy-key").startswith("-----BEGIN")
+
+    # a deploy key without the host's key is refused before anything runs
+    host.extra_vars = {"poller_vmware_config_ssh_key_file": str(key)}
+    play = host.deploy()
+    assert play.returncode != 0 and "needs poller_vmware_config_known_hosts_file" in play.stdout

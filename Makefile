@@ -6,7 +6,7 @@ SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 # the Python files the CentOS 7 poller image runs with CentOS 7's python3 (3.6)
 IMAGE_PY36 := images/centreon-engine/fetch_config.py
 
-.PHONY: all deps venv demo demo-stop test test-py38 test-py36 lint format unit integration e2e commands bench clean packages package-deps
+.PHONY: all deps venv venv-el7 demo demo-stop test test-py38 test-py36 test-ansible-el7 lint format unit integration e2e commands bench clean packages package-deps
 
 all: test
 
@@ -54,6 +54,23 @@ format: venv
 
 test: deps venv lint package-deps
 	$(PY) -m pytest
+	$(MAKE) test-ansible-el7
+
+# The Ansible that still manages CentOS 7 hosts (ansible/requirements.txt: ansible-core 2.16, ansible
+# 9) in a venv of its own: ansible-lint and the docker_host role's tests (a real rollout included)
+# run under it too. PFT_ANSIBLE_BIN names the ansible-playbook those tests run.
+VENV_EL7 ?= .venv-el7
+$(VENV_EL7)/.installed: ansible/requirements.txt
+	$(PYTHON) -m venv $(VENV_EL7)
+	$(VENV_EL7)/bin/pip install --quiet -r ansible/requirements.txt 'ansible-lint>=24'
+	touch $@
+
+venv-el7: $(VENV_EL7)/.installed
+
+test-ansible-el7: deps venv venv-el7
+	cd ansible && ../$(VENV_EL7)/bin/ansible-lint --offline --profile production
+	PFT_ANSIBLE_BIN=$(CURDIR)/$(VENV_EL7)/bin $(PY) -m pytest tests/unit/test_ansible_requirements.py \
+	  tests/integration/test_docker_host_units.py tests/integration/test_snmpd.py tests/integration/test_ansible_docker_host.py
 
 # The same tests on the platforms' older Pythons, with interpreters from pyenv (tests/env/pyenv-python.sh:
 # `pyenv root`, else $PYENV_ROOT, else ~/.pyenv); no such interpreter fails the target, it never skips.

@@ -19,7 +19,8 @@ from tests.registry_tools import build_and_push
 
 pytestmark = pytest.mark.ansible
 ANSIBLE = ROOT / "ansible"
-BIN = Path(sys.executable).parent
+# the Ansible under test: this venv's, or another one (make test-ansible-el7: ansible/requirements.txt)
+BIN = Path(os.environ.get("PFT_ANSIBLE_BIN") or Path(sys.executable).parent)
 REG = "registry.yml"
 ENV = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
 

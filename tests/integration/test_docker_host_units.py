@@ -24,6 +24,8 @@ import pytest
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.ansible
+# the Ansible under test: this venv's, or another one (make test-ansible-el7: ansible/requirements.txt)
+ANSIBLE_BIN = Path(os.environ.get("PFT_ANSIBLE_BIN") or Path(sys.executable).parent)
 ANSIBLE = ROOT / "ansible"
 ROLE = ANSIBLE / "roles" / "docker_host"
 FIXTURES = ROOT / "tests" / "fixtures" / "docker-units"
@@ -165,7 +167,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     playbook = base / "render.yml"
     playbook.write_text(json.dumps(plays))
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+        [str(ANSIBLE_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
         capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},

@@ -21,6 +21,8 @@ import pytest
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.ansible
+# the Ansible under test: this venv's, or another one (make test-ansible-el7: ansible/requirements.txt)
+ANSIBLE_BIN = Path(os.environ.get("PFT_ANSIBLE_BIN") or Path(sys.executable).parent)
 ANSIBLE = ROOT / "ansible"
 ROLE = ANSIBLE / "roles" / "docker_host"
 CENTRAL = "127.0.0.2"  # the central's address in this test; snmpwalk binds it with --clientaddr
@@ -59,7 +61,7 @@ def render(tmp: Path, **variables: object) -> subprocess.CompletedProcess[str]:
     playbook = tmp / "snmpd.yml"
     playbook.write_text(json.dumps([play]))
     return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+        [str(ANSIBLE_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
         capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},

@@ -6,8 +6,9 @@ expects its file; root would then write (or read) the file the link points to. S
 file is opened without following a link (``O_NOFOLLOW``), must be a regular file with one link,
 owned by a user who may write in that directory (this process, root, the directory's owner or,
 in a group-writable directory, a member of its group), and is replaced through a temporary file
-created ``O_EXCL`` in the same directory. A file that fails is a PlantedFile: an OSError whose
-strerror says why, so callers that already handle OSError say it in their words.
+created ``O_EXCL`` in the same directory (core/atomic.py, which the inventory cache uses too). A
+file that fails is a PlantedFile: an OSError whose strerror says why, so callers that already
+handle OSError say it in their words.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import errno
 import os
 import stat
 from pathlib import Path
+
+from pollerfleet.core import atomic
 
 NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -100,8 +103,7 @@ def read_checked(path: Path) -> bytes:
 def replace_durably(path: Path, data: bytes, mode: int = 0o660, sync: bool = True) -> None:
     """Write DATA to a new file created O_EXCL next to PATH, fsync it, rename it over PATH (a link
     planted at PATH is replaced, never followed), fsync the directory (SYNC)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.urandom(6).hex()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+    fd, tmp = atomic.temp_beside(path)
     try:
         _share(fd, path, mode)
         view = memoryview(data)
@@ -111,16 +113,10 @@ def replace_durably(path: Path, data: bytes, mode: int = 0o660, sync: bool = Tru
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        atomic.discard(tmp)
         raise
     os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    atomic.commit(tmp, path)
     if sync:
         dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:

@@ -89,6 +89,9 @@ class Sweeper:
         self._locks: dict[str, threading.Lock] = {}
         self._clients: dict[str, DockerClient] = {}  # the host's client while it is being asked
         self._guard = threading.Lock()
+        # the same for every host: made once, not once per host
+        self._host_query = query_from(HostQuery, args)
+        self._thresholds = query_from(Thresholds, args)
 
     def registry_lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -118,7 +121,7 @@ class Sweeper:
         return result
 
     def _ask(self, client: DockerClient, h: PollerHost) -> HostResult:
-        daemon = _run(host_check(client, query_from(HostQuery, self.args)), "DOCKER")
+        daemon = _run(host_check(client, self._host_query), "DOCKER")
         result = HostResult(h.name, daemon)
         if daemon.code == State.UNKNOWN:  # the daemon does not answer: its services are not asked again
             reason = daemon.line.split(" - ", 1)[-1]
@@ -131,7 +134,7 @@ class Sweeper:
         """The host's three services, built by the same functions as the plugins (checks/)."""
         a = self.args
         engine = engine_name(h, a.name)
-        thresholds = query_from(Thresholds, a)
+        thresholds = self._thresholds
         container = container_check(client, ContainerQuery((engine,), thresholds))
         image_check = image.image_check(
             client,

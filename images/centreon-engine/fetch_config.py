@@ -3,8 +3,10 @@
 over SSH, verify it, and only then swap it in atomically; keep the last good one when anything fails.
 
 Runs as the container's entrypoint before supervisord (the seed's "own little python client"), and
-as supervisord's `config-push` program (--watch-push): it applies what the central pushed through the
-container's sshd as the `centreon` user (images/centreon-engine/poller-push) the same way.
+as supervisord's `config-push` program (--watch-push): it answers the central's
+`sudo service centengine reload|restart|stop|start` (images/centreon-engine/poller-push), verifying
+and installing what the central copied with scp the same way, then acting on the engine through
+supervisord.
 Python >= 3.6, standard library only (CentOS 7's python3). No shell anywhere.
 
 Layout on the host mount CONFIG_DIR (default /etc/centreon-engine):
@@ -34,6 +36,8 @@ Environment:
     VERIFY_COMMAND ("centengine -v {config}/centengine.cfg"): {config} = the staged tree; "" = none
     FETCH_ATTEMPTS (5), FETCH_BACKOFF (2 seconds, doubled each time, at most 60), FETCH_TIMEOUT (120)
     PUSH_DIR (/var/spool/centreon-push): where the central's pushes land (--watch-push)
+    PUSH_RESULTS (/run/pollerfleet-push): where --watch-push answers, a directory only root writes
+    SUPERVISOR_CONFIG (/etc/supervisord.conf): the supervisord that runs the engine (--watch-push)
     STATUS_FILE (none): where the reason goes when there is no configuration at all
 
 Exit 0 when a configuration is in place (fresh, or the last good one: said loudly on stderr),
@@ -45,7 +49,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -146,6 +149,8 @@ def settings(fetching=True):
     s["timeout"] = env_seconds("FETCH_TIMEOUT", 120, 1, 3600)
     s["keep"] = env_int("KEEP_RELEASES", 3, 1, 100)
     s["push_dir"] = env_path("PUSH_DIR", "/var/spool/centreon-push")
+    s["push_results"] = env_path("PUSH_RESULTS", "/run/pollerfleet-push")
+    s["supervisor_config"] = env_path("SUPERVISOR_CONFIG", "/etc/supervisord.conf")
     return s
 
 
@@ -279,14 +284,19 @@ def verify(tree, s):
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise FetchError(f"verification command failed to run: {exc}") from None
     if proc.returncode != 0:
-        raise FetchError(
-            "verification failed (exit {}): {}".format(proc.returncode, _last(proc.stdout.decode("utf-8", "replace")))
-        )
+        reason = _reason(proc.stdout.decode("utf-8", "replace"))
+        raise FetchError(f"verification failed (exit {proc.returncode}): {reason}")
 
 
 def _first(text):
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0][:200] if lines else "no message"
+
+
+def _reason(text):
+    """The engine's first error line (what the central's operator has to fix), else its last line."""
+    errors = [line.strip() for line in text.splitlines() if line.strip().startswith("Error")]
+    return errors[0][:300] if errors else _last(text)
 
 
 def _last(text):
@@ -444,79 +454,229 @@ def copy_push(source, target):
         os.close(dir_fd)
 
 
-def apply_push(s):
-    """Verify and install what the central pushed to PUSH_DIR/engine (and broker); reload the engine."""
+def same_tree(a, b):
+    """Whether trees A and B hold the same directories and the same regular files, byte for byte."""
+
+    def entries(top):
+        found = {}
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                found[os.path.relpath(path, top)] = os.lstat(path)
+        return found
+
+    left, right = entries(a), entries(b)
+    if set(left) != set(right):
+        return False
+    for rel, st in left.items():
+        other = right[rel]
+        if stat.S_IFMT(st.st_mode) != stat.S_IFMT(other.st_mode):
+            return False
+        if stat.S_ISREG(st.st_mode):
+            if st.st_size != other.st_size:
+                return False
+            with open(os.path.join(a, rel), "rb") as f, open(os.path.join(b, rel), "rb") as g:
+                if f.read() != g.read():
+                    return False
+        elif not stat.S_ISDIR(st.st_mode):
+            return False
+    return True
+
+
+def apply_staged(s):
+    """Install what the central copied into PUSH_DIR/engine (and broker) once it verifies.
+
+    Returns the new release's path, "unchanged" when the staged tree is the running one, or None
+    when nothing was pushed. Any failure (FetchError, OSError) changes nothing."""
     inbox = s["push_dir"]
+    pushed = [d for d in ("engine", BROKER_SUBDIR) if _listing(os.path.join(inbox, d))]
+    if not pushed:
+        return None
     staging = os.path.join(s["config_dir"], f".staging-push-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
+    installed = os.path.join(s["config_dir"], "current")
+    try:
+        copy_push(os.path.join(inbox, "engine"), staging)
+        if BROKER_SUBDIR in pushed:
+            copy_push(os.path.join(inbox, BROKER_SUBDIR), os.path.join(staging, BROKER_SUBDIR))
+        if not os.path.isfile(os.path.join(staging, MAIN_FILE)):
+            raise FetchError(f"the push holds no {MAIN_FILE} in {ENGINE_PUSH_PATH}")
+        # as it would be installed: the same as the running tree needs no verification
+        point_main_file(staging, s, installed)
+        running = current(s["config_dir"])
+        if running and same_tree(staging, running):
+            shutil.rmtree(staging, ignore_errors=True)
+            return "unchanged"
+        point_main_file(staging, s, staging)
+        verify(staging, s)
+        point_main_file(staging, s, installed)
+        return install(s["config_dir"], staging, s["keep"])
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
-    def fill(path):
-        copy_push(os.path.join(inbox, "engine"), path)
-        broker = os.path.join(inbox, "broker")
-        if os.path.isdir(broker):
-            copy_push(broker, os.path.join(path, BROKER_SUBDIR))
-        if not os.path.isfile(os.path.join(path, MAIN_FILE)):
-            raise FetchError(f"the push holds no {MAIN_FILE}")
 
-    target = stage_verify_install(s, staging, fill)
-    reloaded = reload_engine()
-    return f"applied {os.path.basename(target)}; " + (
-        f"engine (pid {reloaded}) reloaded" if reloaded else "no engine running to reload"
-    )
+def _listing(path):
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
 
 
-def reload_engine():
-    """SIGHUP to the engine (centengine and nagios re-read their main file on it); its pid or None.
+ENGINE_PROGRAM = "centengine"  # supervisord's program name (supervisord.conf)
+ENGINE_PUSH_PATH = "/etc/centreon-engine/"
 
-    The engine's own worker processes carry its name too: the one to signal is the one whose
-    parent is not an engine."""
-    engines = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+
+def supervisorctl(s, *args):
+    """supervisorctl's output for ARGS on this container's supervisord ("" when it cannot run)."""
+    argv = ["supervisorctl", "-c", s["supervisor_config"], *args]
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=100)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"supervisorctl failed: {exc}"
+    return proc.stdout.decode("utf-8", "replace").strip()
+
+
+def engine_state(s):
+    """The engine's state as supervisord reports it (RUNNING, STOPPED, FATAL, ...), or the reason."""
+    words = supervisorctl(s, "status", ENGINE_PROGRAM).split()
+    if len(words) >= 2 and words[0] == ENGINE_PROGRAM:
+        return words[1]
+    return "unknown ({})".format(" ".join(words)[:200] or "no answer")
+
+
+def control_engine(s, action):
+    """What `service centengine ACTION` does on a package-installed poller, for the engine under
+    supervisord: the staged configuration first (not for stop), then the engine. Returns the
+    verdict: "OK ..." or "REFUSED ..."/"FAILED ..." with the reason."""
+    done = []
+    if action != "stop":
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read()
-        except OSError:
-            continue
-        name = fields[fields.index("(") + 1 : fields.rindex(")")]
-        if name == "centengine":
-            engines[int(pid)] = int(fields[fields.rindex(")") + 2 :].split()[1])  # ppid
-    for pid, ppid in sorted(engines.items()):
-        if ppid not in engines:
+            applied = apply_staged(s)
+        except (FetchError, OSError) as exc:
+            kept = {"restart": " and the engine was not restarted", "start": " and the engine was not started"}
+            return f"REFUSED {action}: {describe(exc)}; the running configuration is unchanged{kept.get(action, '')}"
+        if applied == "unchanged":
+            done.append("configuration unchanged")
+        elif applied:
+            done.append(f"applied {os.path.basename(applied)}")
+    state = engine_state(s)
+    if action == "reload":
+        if state != "RUNNING":
+            done.append(f"engine not running ({state}): it reads this configuration when started")
+        else:
+            out = supervisorctl(s, "signal", "HUP", ENGINE_PROGRAM)
+            if "signalled" not in out:
+                return "FAILED reload: {}; the engine did not get the reload signal: {}".format(
+                    "; ".join(done) or "nothing pushed", out[:200]
+                )
+            done.append("engine reloaded")
+    elif action == "stop":
+        if state == "RUNNING" or state == "STARTING":
+            supervisorctl(s, "stop", ENGINE_PROGRAM)
+        state = engine_state(s)
+        if state == "RUNNING":
+            return "FAILED stop: the engine is still running"
+        done.append("engine stopped")
+    else:  # restart, start
+        if action == "restart" or state != "RUNNING":
+            supervisorctl(s, "restart" if action == "restart" else "start", ENGINE_PROGRAM)
+        state = engine_state(s)
+        if state != "RUNNING":
+            return "FAILED {}: {}; the engine is {} (see the container's log)".format(
+                action, "; ".join(done) or "nothing pushed", state
+            )
+        done.append("engine {}".format("restarted" if action == "restart" else "running"))
+    return "OK " + "; ".join(done)
+
+
+def results_dir(path):
+    """The directory config-push answers in: root's, written by root only. The push account owns
+    the push directory, so nothing root writes may go there (a planted link would be followed)."""
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise OSError(errno.EPERM, "not a directory that only this user owns and writes", path)
+    return path
+
+
+def write_result(directory, request_id, text):
+    """TEXT as DIRECTORY/REQUEST_ID, whole or not at all: a new file (O_EXCL, no link followed),
+    its mode set on the open file, then renamed into place."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    tmp = ".tmp-" + request_id
+    try:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        try:
+            data = (text + "\n").encode("utf-8", "replace")
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fchmod(fd, 0o644)  # the push account reads it
+        finally:
+            os.close(fd)
+        os.rename(tmp, request_id, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def prune_results(directory, older_than=600):
+    """Verdicts nobody read (the central gave up waiting) go after OLDER_THAN seconds."""
+    now = time.time()
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in os.listdir(dir_fd):
             try:
-                os.kill(pid, signal.SIGHUP)
+                if now - os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mtime > older_than:
+                    os.unlink(name, dir_fd=dir_fd)
             except OSError:
                 continue
-            return pid
-    return None
+    finally:
+        os.close(dir_fd)
 
 
-def watch_push(s, interval=1.0):
-    """supervisord's config-push program: apply each request poller-push leaves in PUSH_DIR."""
+REQUEST = re.compile(r"^\.request-(reload|restart|stop|start)-([0-9]{1,25}-[0-9]{1,10})$")
+
+
+def watch_push(s, interval=0.2):
+    """supervisord's config-push program: answer each request poller-push leaves in PUSH_DIR (its
+    name says the action) in PUSH_RESULTS, a directory only root writes."""
     inbox = s["push_dir"]
-    log(f"waiting for pushes in {inbox}")
+    results = results_dir(s["push_results"])
+    log(f"waiting for the central's requests in {inbox}; verdicts in {results}")
+    last_prune = 0.0
     while True:
         try:
-            requests = sorted(n for n in os.listdir(inbox) if re.match(r"^\.request-[0-9A-Za-z.-]+$", n))
+            names = sorted(os.listdir(inbox))
         except OSError:
-            requests = []
-        for name in requests:
-            request_id = name[len(".request-") :]
+            names = []
+        for name in names:
+            m = REQUEST.match(name)
+            if not m:
+                continue
+            action, request_id = m.groups()
             try:
                 os.unlink(os.path.join(inbox, name))
-                result = "OK " + apply_push(s)
-            except (FetchError, OSError) as exc:
-                result = f"REFUSED {describe(exc)}; the running configuration is unchanged"
-            log(f"push {request_id}: {result}")
+            except OSError:
+                continue
+            result = control_engine(s, action)
+            log(f"{action} {request_id}: {result}")
             try:
-                tmp = os.path.join(inbox, f".tmp-result-{request_id}")
-                with open(tmp, "w") as f:
-                    f.write(result + "\n")
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, os.path.join(inbox, f".result-{request_id}"))
+                write_result(results, request_id, result)
             except OSError as exc:
-                log(f"cannot write the result of push {request_id}: {describe(exc)}")
+                log(f"cannot write the verdict of {action} {request_id}: {describe(exc)}")
+        if time.monotonic() - last_prune > 60:
+            last_prune = time.monotonic()
+            try:
+                prune_results(results)
+            except OSError as exc:
+                log(f"cannot prune {results}: {describe(exc)}")
         time.sleep(interval)
 
 
@@ -550,7 +710,11 @@ def main(argv):
         log(f"bad environment: {exc}")
         return finish(os.environ.get("CONFIG_DIR") or "/etc/centreon-engine", "the environment is invalid", str(exc))
     if watching:
-        watch_push(s)
+        try:
+            watch_push(s)
+        except OSError as exc:
+            log(f"cannot answer the central's requests: {describe(exc)}")
+            return 2
         return 0
     if argv[1:]:
         log(f"unknown arguments {' '.join(argv[1:])!r} (only --watch-push)")

@@ -19,6 +19,8 @@ case "${1:-}" in
     getent passwd centreon >/dev/null ||
       useradd --system --uid 994 --gid 994 --home-dir /var/spool/centreon-push --no-create-home \
         --shell /bin/bash --password '*' centreon
+    # as on a Centreon poller: centreon writes the engine's command pipe (group centreon-engine)
+    usermod -a -G centreon-engine centreon
     ;;
   finish)
     # each poller makes its own host keys at its first start (entrypoint.sh), on a host mount

@@ -3,9 +3,10 @@
 # (keeping the last good one when that fails), then hand over to supervisord. With no
 # configuration at all the container waits, unhealthy with the reason, and tries again.
 #
-#   SSH host keys   made at the first start in /etc/ssh/host-keys (a host mount): each poller has
-#                   its own, and a redeploy keeps them
-#   rw/             the engine's command pipe directory, on the retention mount, owned by the engine
+#   SSH host keys   in /etc/ssh/host-keys (a host mount): the role's (poller_ssh_host_keys), or made
+#                   here at the first start; each poller has its own, and a redeploy keeps them
+#   rw/             the engine's command pipe directory (19.04: /var/lib/centreon-engine/rw), owned
+#                   by the engine, group-readable: the central's account (group centreon-engine) writes the pipe
 #   RELAYHOST       postfix's relay for notification mail (e.g. [smtp.example.com]:25), optional
 #   FETCH_RETRY_INTERVAL  seconds between fetches while there is no configuration at all (60)
 set -Eeuo pipefail

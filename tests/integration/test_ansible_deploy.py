@@ -127,11 +127,11 @@ def test_rollout_keeps_retention_is_idempotent_and_rolls_back(poller: Poller) ->
 
     # 2. the engine writes retention and has its configuration on the host mounts
     srv = poller.tmp / "srv"
-    retention = srv / "retention" / "retention.dat"
+    retention = srv / "log" / "retention.dat"  # 19.04's state_retention_file, on the log mount
     retention.write_bytes(b"# retention marker\nservicestatus {\n current_state=0\n}\n" + os.urandom(64))
     (srv / "etc" / "centengine.cfg").write_text("cfg_dir=/etc/centreon-engine/conf.d\n")
     before = retention.read_bytes()
-    d("exec", d.name("centreon-engine"), "test", "-s", "/var/lib/centreon-engine/retention.dat")
+    d("exec", d.name("centreon-engine"), "test", "-s", "/var/log/centreon-engine/retention.dat")
     # cbmod's failover queue: results the central has not received yet
     queue = srv / "broker" / "central-module-master.queue.central-module-master-output"
     queue.write_bytes(b"undelivered results\n")

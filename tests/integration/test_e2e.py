@@ -123,7 +123,8 @@ def test_the_fleet_rebuilds_and_redeploys_itself(
     cache = tmp_path / "central-cache"
     poller_ids = {"poller01": 1, "poller02": 2}
     for poller_id in poller_ids.values():
-        generate(cache, poller_id, host_names=("web01",), service_names=("Ping",))
+        # modules=(): nagios4 cannot load Centreon's broker modules (only the production image has them)
+        generate(cache, poller_id, host_names=("web01",), service_names=("Ping",), modules=())
     link = tmp_path / "central-link"
     forwarder = central_link(link, int(sshd["PFT_SSHD_PORT"]))
 
@@ -249,7 +250,7 @@ def test_the_fleet_rebuilds_and_redeploys_itself(
             docker("exec", e, "sh", "-c", f"printf '%s\\n' '{line}' > /var/lib/centreon-engine/rw/centengine.cmd")
 
         def ping(h: str) -> dict[str, str]:
-            return service_status(tmp_path / "srv" / h / "retention" / "status.dat", "web01", "Ping")
+            return service_status(tmp_path / "srv" / h / "log" / "status.dat", "web01", "Ping")
 
         def kept(h: str) -> bool:
             return ping(h).get("plugin_output") == f"CRITICAL - kept on {h}" and ping(h).get("current_state") == "2"

@@ -194,20 +194,19 @@ def test_the_staged_copy_is_verified_and_installed_pointing_at_current(
 
 def test_the_broker_module_line_follows_the_broker_files(sshd: dict[str, str], tmp_path: Path) -> None:
     remote = tmp_path / "central"
-    generate(remote, 7, extra="broker_module=/usr/lib64/nagios/cbmod.so /etc/centreon-broker/poller-module.json\n")
+    generate(remote, 7)  # 19.04's module lines: externalcmd.so, cbmod.so with poller-module.xml
     cfg = tmp_path / "etc"
     rc, err = run(
         sshd,
         cfg,
         remote,
-        VERIFY_COMMAND="grep -qx broker_module=.*{config}/broker/poller-module.json {config}/centengine.cfg",
+        VERIFY_COMMAND="grep -qx broker_module=.*{config}/broker/poller-module.xml {config}/centengine.cfg",
     )
     assert rc == 0, err
-    assert (
-        f"broker_module=/usr/lib64/nagios/cbmod.so {cfg}/current/broker/poller-module.json\n"
-        in (cfg / "current" / "centengine.cfg").read_text()
-    )
-    assert (cfg / "current" / "broker" / "poller-module.json").read_text().startswith('{"centreonBroker"')
+    main = (cfg / "current" / "centengine.cfg").read_text()
+    assert f"broker_module=/usr/lib64/nagios/cbmod.so {cfg}/current/broker/poller-module.xml\n" in main
+    assert "broker_module=/usr/lib64/centreon-engine/externalcmd.so\n" in main  # no configuration path: as is
+    assert "<broker_name>poller-module</broker_name>" in (cfg / "current" / "broker" / "poller-module.xml").read_text()
 
 
 def test_owners_devices_and_outside_links_of_the_central_are_not_kept(
@@ -311,23 +310,26 @@ def test_pushes_are_verified_before_they_replace_the_running_config(central: Pat
         "POLLER_ID": "7",
         "CONFIG_DIR": str(cfg),
         "PUSH_DIR": str(inbox),
+        "PUSH_RESULTS": str(tmp_path / "results"),
+        "SUPERVISOR_CONFIG": str(tmp_path / "no-supervisord.conf"),  # no engine to signal here
         "VERIFY_COMMAND": NAGIOS_VERIFY,
     }
     watcher = subprocess.Popen([CLIENT_PYTHON, str(CLIENT), "--watch-push"], env=env, stderr=subprocess.PIPE, text=True)
 
     def push(request_id: str) -> str:
-        (inbox / f".request-{request_id}").touch()
-        result = inbox / f".result-{request_id}"
+        (inbox / f".request-reload-{request_id}").touch()  # poller-push's `sudo service centengine reload`
+        result = tmp_path / "results" / request_id
         wait_for(result.exists, 30, what=f"the result of push {request_id}")
         return result.read_text()
 
     try:
-        assert push("1").startswith("OK applied "), (inbox / ".result-1").read_text()
+        result = push("1-1")
+        assert result.startswith("OK applied "), result
         assert fetched(cfg) == sent(central)  # the FIFO was not copied
         good = tree(cfg / "current")
         (inbox / "engine" / "hosts.cfg").write_text("define host {\n  host_name broken\n}\n")
-        result = push("2")
-        assert result.startswith("REFUSED verification failed (exit 1)"), result
+        result = push("2-1")
+        assert result.startswith("REFUSED reload: verification failed (exit 1)"), result
         assert result.rstrip().endswith("the running configuration is unchanged")
         assert tree(cfg / "current") == good
         assert not list(cfg.glob(".staging-*"))

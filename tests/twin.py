@@ -81,15 +81,26 @@ def central_link(directory: Path, sshd_port: int) -> UnixToSshd:
     return UnixToSshd(directory / "sshd.sock", sshd_port)
 
 
-def poller_ssh_dir(ssh: Path, sshd_dir: Path, sock: str = "sshd.sock") -> None:
-    """The role's centreon_poller_ssh_dir of a twin poller: the key it fetches with, the central's
-    host key, and the ssh_config that goes through the mounted socket SOCK."""
+def poller_ssh_dir(ssh: Path, sshd_dir: Path, sock: str = "sshd.sock", keys: bool = True) -> None:
+    """The role's centreon_poller_ssh_dir of a twin poller: the ssh_config that goes through the
+    mounted socket SOCK (the test's transport) and, with KEYS, the key it fetches with and the
+    central's host key (without: the role installs them from fetch_key_vars)."""
     ssh.mkdir(parents=True, exist_ok=True)
-    shutil.copy(sshd_dir / "id_ed25519", ssh / "id_ed25519")
-    host_key = " ".join((sshd_dir / "host_ed25519.pub").read_text().split()[:2])
-    (ssh / "known_hosts").write_text(f"{CENTRAL} {host_key}\n")
+    if keys:
+        shutil.copy(sshd_dir / "id_ed25519", ssh / "id_ed25519")
+        host_key = " ".join((sshd_dir / "host_ed25519.pub").read_text().split()[:2])
+        (ssh / "known_hosts").write_text(f"{CENTRAL} {host_key}\n")
     proxy = f"/usr/bin/python3 {LINK_MOUNT}/proxy.py {LINK_MOUNT}/{sock}"
     (ssh / "ssh_config").write_text(f"Host *\n  ProxyCommand {proxy}\n")
+
+
+def fetch_key_vars(sshd_dir: Path) -> dict[str, object]:
+    """Inventory variables that make the role install the fetch key and the central's host key
+    (tasks/fetch_key.yml): the test sshd's key and host key play the central's."""
+    return {
+        "poller_fetch_key": (sshd_dir / "id_ed25519").read_text(),
+        "poller_central_host_keys": [(sshd_dir / "host_ed25519.pub").read_text().strip()],
+    }
 
 
 def twin_vars(link: Path, cache: Path, poller_id: int) -> dict[str, object]:

@@ -76,7 +76,7 @@ external_commands() {
   [ -n "$text" ] || refuse "external commands: no command line"
   local lines=()
   mapfile -t lines <<<"$text"
-  for line in "${lines[@]}"; do
+  for line in ${lines[@]+"${lines[@]}"}; do
     n=$((n + 1))
     [[ "$line" != *[[:cntrl:]]* ]] || refuse "external command line $n holds a control character"
     [[ "$line" =~ ^\[[0-9]{1,11}\]\ [A-Z][A-Z0-9_]*(\;.*)?$ ]] ||
@@ -85,7 +85,7 @@ external_commands() {
   [ "$n" -le 200 ] || refuse "external commands: $n lines (centcore sends at most 200)"
   # one write(2) of the whole text, after a non-blocking open (no engine reading the pipe: refused
   # at once; a FIFO without a reader would hold a blocking open forever), under an alarm
-  printf '%s\n' "${lines[@]}" | python3 -c '
+  printf '%s\n' ${lines[@]+"${lines[@]}"} | python3 -c '
 import os, signal, stat, sys
 path = sys.argv[1]
 def late(*_):

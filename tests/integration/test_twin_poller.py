@@ -27,7 +27,15 @@ import pytest
 
 from tests.centreon_tree import COMMAND_FILE, LIB, generate, services
 from tests.helpers import DOCKER_CLI, ROOT, Docker, wait_for
-from tests.twin import CENTRAL, UnixToSshd, central_link, poller_ssh_dir, service_status, twin_vars
+from tests.twin import (
+    CENTRAL,
+    UnixToSshd,
+    central_link,
+    fetch_key_vars,
+    poller_ssh_dir,
+    service_status,
+    twin_vars,
+)
 
 pytestmark = [
     pytest.mark.docker,
@@ -139,7 +147,8 @@ def fleet(
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "twin02", "-f", str(host_key)], check=True)
     for host in ("twin01", "twin02", "twin03"):
         # twin03's central is down at first: its socket is made by the test that needs it
-        poller_ssh_dir(f.base(host) / "srv" / "ssh", sshd_dir, "sshd-late.sock" if host == "twin03" else "sshd.sock")
+        sock = "sshd-late.sock" if host == "twin03" else "sshd.sock"
+        poller_ssh_dir(f.base(host) / "srv" / "ssh", sshd_dir, sock, keys=False)
         f.hostvars[host] = {
             "ansible_connection": "local",
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
@@ -154,6 +163,7 @@ def fleet(
             "centreon_poller_health_retries": 60,
             "centreon_poller_health_delay": 1,
             **twin_vars(link, cache, POLLER_ID),
+            **fetch_key_vars(sshd_dir),  # the fetch key and the central's host key, by the role
         }
     f.hostvars["twin02"]["poller_ssh_host_keys"] = {"ed25519": str(host_key)}
     yield f

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,13 @@ def test_values_json_cannot_hold_come_back_unchanged(tmp_path: Path, monkeypatch
     cached.pop("nan")
     assert cached == parsed
     assert [type(k) for k in cached["keyed"]] == [int, float, type(None)]
+
+
+def test_a_python_without_sqlite3_parses_as_without_a_cache(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sqlite3", None)  # import sqlite3 now raises ImportError
+    cache = tmp_path / "cache"
+    assert pin(tree, cache) == "19.04.1"
+    assert set(inventory.load(tree, cache_dir=cache)) == {"p1", "p2"}
+    assert not cache.exists()

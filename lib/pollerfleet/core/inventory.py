@@ -79,7 +79,7 @@ def load(path: Path, group: str = "pollers", cache_dir: Optional[Path] = None) -
 
     With CACHE_DIR, from the parsed form kept there while every file it was read from is
     unchanged (and kept there for the next caller when it had to be parsed)."""
-    if cache_dir is not None:
+    if cache_dir is not None and _has_sqlite():
         cache = _Cache(cache_dir, path, group)
         fleet = cache.fleet()
         if fleet is not None:
@@ -95,13 +95,22 @@ def find(
     None when there is none. With CACHE_DIR its cost does not grow with the fleet: one indexed
     look-up in the parsed form, checked against the identity of the inventory, group_vars and the
     host's own host_vars (an ADDRESS look-up also checks every host's host_vars)."""
-    if cache_dir is not None:
+    if cache_dir is not None and _has_sqlite():
         cache = _Cache(cache_dir, path, group)
         found = cache.find(name, address)
         if found is not None:
             return found[0]
         return _pick(cache.rebuild().fleet, name, address)
     return _pick(_parse(path, group).fleet, name, address)
+
+
+def _has_sqlite() -> bool:
+    """A Python built without sqlite3 (some minimal builds) parses every time, as without a cache."""
+    try:
+        import sqlite3  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _pick(fleet: dict[str, PollerHost], name: str, address: str) -> Optional[PollerHost]:

@@ -148,7 +148,7 @@ def test_a_host_pulls_from_an_authenticated_registry_behind_a_private_ca(
     # deploy: the real rollout pulls the image by digest with the host's login
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": {"pfauth01": {
-        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,  # the host's Python
         "ansible_become": False, "poller_central_host": "central.invalid", "poller_image_repository": repo,
         "poller_vmware_enabled": False, "centreon_poller_docker_host": docker.host,
         "centreon_poller_base_dir": str(tmp_path / "srv"), "centreon_poller_uid": os.getuid(),
@@ -160,7 +160,8 @@ def test_a_host_pulls_from_an_authenticated_registry_behind_a_private_ca(
     deploy = ["-i", str(inventory), str(ANSIBLE / "deploy_poller.yml"), "-e", f"poller_image={image}"]
     try:
         anonymous = run_playbook(*deploy, env={"DOCKER_CONFIG": str(tmp_path / "nobody")})
-        assert anonymous.returncode != 0 and "Pull the engine image" in anonymous.stdout  # no login, no pull
+        # no login, no pull
+        assert anonymous.returncode != 0 and "Pull the engine image" in anonymous.stdout, anonymous.stdout[-3000:]
         play = run_playbook(*deploy, env={"DOCKER_CONFIG": str(host_config.parent)})
         assert play.returncode == 0, play.stdout[-3000:]
         assert docker.state(f"{docker.prefix}auth-engine", "{{.Config.Image}}") == image

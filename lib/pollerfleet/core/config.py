@@ -102,6 +102,15 @@ class RedeploySettings:
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    """Canary promotion (images/promotion.py): how long every canary (``poller_canary: true`` in the
+    inventory) must run a new image healthy before the rest of the fleet gets it."""
+
+    soak_minutes: float = 30.0
+    channel_tag: str = "promoted"  # the registry tag that names the last promoted image
+
+
+@dataclass(frozen=True)
 class UpstreamSettings:
     """The upstream Centreon package repositories the release watch reads (RPM-md)."""
 
@@ -124,6 +133,7 @@ class Config:
     fleet: FleetSettings = field(default_factory=FleetSettings)
     redeploy: RedeploySettings = field(default_factory=RedeploySettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -133,6 +143,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "fleet": FleetSettings,
     "redeploy": RedeploySettings,
     "upstream": UpstreamSettings,
+    "rollout": RolloutSettings,
 }
 
 
@@ -200,7 +211,7 @@ def _build_section(cls: type[Any], name: str, table: dict[str, Any], path: Path)
     for key in (*positive, "max_download_mb"):
         if key in values and values[key] <= 0:
             raise ConfigError(f"config file {path}: [{name}] {key} must be a positive number")
-    for key in ("cooldown_minutes", "soft_attempt"):
+    for key in ("cooldown_minutes", "soft_attempt", "soak_minutes"):
         if key in values and values[key] < 0:
             raise ConfigError(f"config file {path}: [{name}] {key} must not be negative")
     return cls(**values)

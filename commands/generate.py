@@ -28,11 +28,24 @@ def load(path: Path = SOURCE) -> dict[str, Any]:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
+def quote(value: str) -> str:
+    """One shell word, whatever the engine puts in the macros: a host name with a space or a
+    backtick (Centreon's default illegal_object_name_chars allow both) stays one argument and is
+    never run. A single quote cannot occur: it is an illegal object name character."""
+    if "'" in value:
+        raise ValueError(f"{value!r}: a single quote has no place in a quoted macro")
+    return f"'{value}'"
+
+
 def command_line(src: dict[str, Any], cmd: dict[str, Any]) -> str:
-    parts = [f"{src['plugin_dir']}/{cmd['plugin']}", *cmd.get("positional", [])]
+    """Every macro quoted: the plugin path, each positional macro and each option's value. `raw`
+    is the one exception, option text an administrator writes in a custom macro, which must split
+    into words (source.toml)."""
+    parts = [quote(f"{src['plugin_dir']}/{cmd['plugin']}"), *map(quote, cmd.get("positional", []))]
 
     for option, value in cmd.get("args", []):
-        parts.append(f"{option} '{value}'" if option.startswith("-") and len(option) == 2 else f"{option}='{value}'")
+        is_short = option.startswith("-") and len(option) == 2
+        parts.append(f"{option} {quote(value)}" if is_short else f"{option}={quote(value)}")
     if cmd.get("raw"):
         parts.append(cmd["raw"])
     return " ".join(parts)

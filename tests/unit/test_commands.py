@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import json
 import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -56,7 +58,7 @@ def test_command_line_parses_with_the_plugin(cmd: dict[str, Any]) -> None:
     if cmd["plugin"] == "pollerfleet":  # the console script: its subcommand must exist
         from pollerfleet.cli import build_parser
 
-        build_parser().parse_args(generate.command_line(SOURCE, cmd).split()[1:])
+        build_parser().parse_args(shlex.split(generate.command_line(SOURCE, cmd))[1:])
         return
     assert (PLUGINS / cmd["plugin"]).exists(), f"{cmd['plugin']} is not in plugins/"
     line = expand(generate.command_line(SOURCE, cmd), macro_values())
@@ -99,3 +101,62 @@ def test_clapi_and_objects_agree() -> None:
         assert f"CMD;ADD;{cmd['name']};{cmd.get('type', 'check')};{line}" in clapi
 
         assert re.search(rf"command_name\s+{cmd['name']}\n\s+command_line\s+{re.escape(line)}\n", objects)
+
+
+# What a host's name or address may hold and Centreon still accepts: its default
+# illegal_object_name_chars (~!$%^&*"|'<>?,()=) leave spaces, backticks, semicolons, dashes,
+# backslashes, braces and # in.
+HOSTILE = [
+    "poller01 --dry-run",
+    "poller01 --config /tmp/evil.toml",
+    "`touch {marker}`",
+    "poller01;touch {marker}",
+    "--help",
+    "-x",
+    "a\\b {{x}} #c",
+    "\ttab\nnewline",
+]
+_RECORDER = "#!/usr/bin/env python3\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n"
+
+
+@pytest.mark.parametrize("cmd", SOURCE["command"], ids=lambda c: c["name"])
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_macro_values_stay_one_argument_through_a_shell(
+    cmd: dict[str, Any], hostile: str, tmp_path: Path
+) -> None:
+    """The engine hands the line to /bin/sh (Nagios does; Centreon Engine splits it the same way):
+    with every name, address, state and value macro expanded to hostile text, the plugin gets
+    each as exactly one argument, and nothing runs."""
+    marker = tmp_path / "ran"
+    value = hostile.format(marker=marker)
+    (tmp_path / cmd["plugin"]).write_text(_RECORDER)
+    (tmp_path / cmd["plugin"]).chmod(0o755)
+    line = generate.command_line(SOURCE, cmd)
+    quoted = re.findall(r"'\$([A-Z0-9_]+)\$'|=\'\$([A-Z0-9_]+)\$'", line)
+    values = {m: f"{value}<{m}>" for pair in quoted for m in pair if m}
+    values.update({"USER1": str(tmp_path)})
+    raw = {m for m in re.findall(r"\$([A-Z0-9_]+)\$", cmd.get("raw", ""))}
+    values.update({m: "" for m in raw})  # an administrator's option text: empty by default
+    expanded = re.sub(r"\$([A-Z0-9_]+)\$", lambda m: values[m.group(1)], line)
+    proc = subprocess.run(["/bin/sh", "-c", expanded], capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+    argv = json.loads(proc.stdout)
+    assert not marker.exists()
+    expected = [
+        re.sub(r"\$([A-Z0-9_]+)\$", lambda m: values[m.group(1)], word)
+        for word in shlex.split(re.sub(r"\s*\$_[A-Z0-9_]*OPTIONS\$", "", line))[1:]
+    ]
+    assert argv == expected
+    for macro in set(values) - raw - {"USER1"}:
+        assert any(values[macro] in word for word in argv), macro
+
+
+@pytest.mark.parametrize("cmd", SOURCE["command"], ids=lambda c: c["name"])
+def test_every_macro_but_an_administrators_option_text_is_quoted(cmd: dict[str, Any]) -> None:
+    line = generate.command_line(SOURCE, cmd)
+    raw = cmd.get("raw", "")
+    rest = line[: len(line) - len(raw)] if raw else line
+    assert all(m.endswith("OPTIONS") for m in re.findall(r"\$([A-Z0-9_]+)\$", raw))
+    # outside the raw text, every macro sits inside a single-quoted word
+    unquoted = re.sub(r"'[^']*'", "", rest)
+    assert "$" not in unquoted, unquoted

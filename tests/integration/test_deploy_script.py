@@ -250,6 +250,7 @@ def test_values_reach_ansible_as_data_never_as_templates(fleet: dict[str, str], 
         REFRESH_VMWARE="true",
         ANSIBLE_EXTRA_ARGS="-vv --diff --forks=3",
         PATH=f"{bin_dir}:{BIN}:{os.environ['PATH']}",
+        TMPDIR=str(tmp_path),
     )
     assert r.returncode == 0, r.stdout + r.stderr
     argv = record.read_text().splitlines()
@@ -258,7 +259,7 @@ def test_values_reach_ansible_as_data_never_as_templates(fleet: dict[str, str], 
     vars_text = (tmp_path / "vars.yml").read_text()
     assert f"poller_image: !unsafe '{target}'\n" in vars_text, vars_text
     assert "poller_vmware_refresh: true\n" in vars_text
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("deploy-poller.*/poller01.yml"))  # cleaned up
+    assert not list(tmp_path.glob("deploy-poller.*"))  # the script removed its extra-vars files
 
     marker = tmp_path / "templated"
     hostile = vars_text.replace(GOOD_DIGEST, 'sha256:{{ lookup("pipe", "touch ' + str(marker) + '") }}')

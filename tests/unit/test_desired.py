@@ -165,3 +165,24 @@ def test_freshness_against_the_desired_image(
     if held is not None:
         assert f.desired == held
         assert f.lag == (100.0 if stale else 0.0)
+
+
+class FakeDocker:
+    """One container running TAG of REPO at DIGEST, as the Engine API describes it."""
+
+    def __init__(self, tag: str, digest: str) -> None:
+        self.tag, self.digest = tag, digest
+
+    def inspect_container(self, name: str) -> dict[str, object]:
+        return {"Config": {"Image": f"{REPO}:{self.tag}"}, "Image": "sha256:" + "f" * 64}
+
+    def inspect_image(self, image_id: str) -> dict[str, object]:
+        return {"RepoDigests": [f"{REPO}@{self.digest}"], "Created": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize("pin", [None, "19.04.1"])
+def test_the_verdict_is_judged_against_the_one_rule(pin: Optional[str]) -> None:
+    d = images({"19.04.1": D1, "19.04.5": D2})
+    judged = d.judge(FakeDocker("19.04.1", D1), "centreon-engine", host(pin=pin))  # type: ignore[arg-type]
+    assert judged.target == d.for_host(host(pin=pin)) == d.resolve(host(pin=pin))
+    assert judged.freshness.stale is (pin is None)

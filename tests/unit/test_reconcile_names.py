@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Optional
 
 from pollerfleet.actions.judge import Verdict
 from pollerfleet.actions.reconcile import reconcile
-from pollerfleet.actions.redeploy import Redeployer
+from pollerfleet.actions.redeploy import Decision, Redeployer
 from pollerfleet.core import config
 from pollerfleet.core.inventory import PollerHost
+from pollerfleet.images.desired import Target
 
 
 def test_a_forged_host_name_is_never_judged_and_is_refused(tmp_path: Path) -> None:
@@ -32,3 +34,18 @@ def test_a_forged_host_name_is_never_judged_and_is_refused(tmp_path: Path) -> No
     assert all("\n" not in line for line in said), said
     audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
     assert [(a["action"], a["source"]) for a in audit] == [("refused", "reconcile")]
+
+
+def test_the_target_judged_stale_is_the_one_requested(tmp_path: Path) -> None:
+    fleet = {"state_dir": str(tmp_path / "state"), "audit_log": str(tmp_path / "audit.log")}
+    cfg = config.parse({"fleet": fleet}, tmp_path / "fleet.toml")
+    judged = Target("registry.example:5000/centreon/centreon-engine", "19.04.5", "sha256:" + "2" * 64)
+    asked: list[Optional[Target]] = []
+
+    class Recording(Redeployer):
+        def request(self, host: str, **kw: Any) -> Decision:  # type: ignore[override]
+            asked.append(kw.get("target"))
+            return Decision(host, "would-trigger", "recorded", source="reconcile")
+
+    reconcile(Recording(cfg), [PollerHost("poller01")], lambda h: Verdict(h.name, True, "stale", target=judged))
+    assert asked == [judged]  # not resolved a second time, where the registry may answer otherwise

@@ -4,6 +4,7 @@ CRITICAL thresholds, for each inventory host, with the same code as the plugin."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import nagiosplugin
 
@@ -12,7 +13,7 @@ from pollerfleet.clients.registry import RegistryError
 from pollerfleet.core.config import Config, ConfigError
 from pollerfleet.core.inventory import PollerHost, engine_name
 from pollerfleet.core.versions import Policy
-from pollerfleet.images.desired import DesiredImages, TargetError
+from pollerfleet.images.desired import DesiredImages, Judged, Target, TargetError
 from pollerfleet.images.freshness import Freshness
 
 DAY = 86400
@@ -26,6 +27,7 @@ class Verdict:
     stale: bool
     summary: str
     error: bool = False  # the host could not be evaluated (daemon or registry unreachable)
+    target: Optional[Target] = None  # the image it was judged against: the one a redeploy asks for
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class ImageJudge:
         self.rules = rules
         self.desired = DesiredImages(cfg, rules.policy, use_cache=use_cache)
 
-    def freshness(self, host: PollerHost) -> Freshness:
+    def judged(self, host: PollerHost) -> Judged:
         """Raises DockerError, RegistryError, ConfigError, UsageError, TargetError with one-line reasons."""
         name = engine_name(host, self.rules.container)
         with DockerClient(host_endpoint(host, self.cfg)) as client:
@@ -67,11 +69,12 @@ class ImageJudge:
 
     def __call__(self, host: PollerHost) -> Verdict:
         try:
-            f = self.freshness(host)
+            judged = self.judged(host)
         except (DockerError, RegistryError, ConfigError, UsageError, TargetError) as exc:
             return Verdict(host.name, False, str(exc), error=True)
+        f = judged.freshness
         stale = self.rules.critical(f)
         summary = f.summary()
         if f.stale and not stale:
             summary += " (within the rollout grace period)"
-        return Verdict(host.name, stale, summary)
+        return Verdict(host.name, stale, summary, target=judged.target)

@@ -58,7 +58,10 @@ def reconcile(
             say(f"{host.name}: no redeploy needed: {verdict.summary}")
 
             continue
-        decision = redeployer.request(host.name, dry_run=dry_run, source="reconcile", state=verdict.summary)
+        # the Target judged stale is the one requested: no second resolution that could differ
+        decision = redeployer.request(
+            host.name, target=verdict.target, dry_run=dry_run, source="reconcile", state=verdict.summary
+        )
         problem = redeployer.log(decision, dry_run=dry_run)
         for seen in redeployer.events:
             say(seen.line)

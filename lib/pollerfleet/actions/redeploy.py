@@ -228,13 +228,19 @@ class Redeployer:
         host: str,
         *,
         image: str = "",
+        target: Optional[Target] = None,
         force: bool = False,
         dry_run: bool = False,
         source: str = "handler",
         state: str = "",
     ) -> Decision:
         """Decide (and trigger) a redeploy of HOST to its desired image, or to IMAGE (a tag or a
-        full reference an operator chose, checked against the registry and the host's pin)."""
+        full reference an operator chose, checked against the registry and the host's pin), or to
+        TARGET (the desired image a caller already resolved and judged the host against).
+
+        The host's Docker is still read again when a finished deploy must be verified: a deploy
+        that ended between the caller's judgement and the build list read here would otherwise
+        be counted as no progress."""
 
         def done(action: str, reason: str, **kw: Any) -> Decision:
             return Decision(host, action, reason, source=source, state=state, **kw)
@@ -248,7 +254,10 @@ class Redeployer:
         if host not in fleet:
             return done(Action.REFUSED, f"{host} is not in the inventory group [{self.cfg.fleet.group}]")
         try:
-            target = self.desired.chosen(fleet[host], image) if image else self.desired.for_host(fleet[host])
+            if image:
+                target = self.desired.chosen(fleet[host], image)
+            elif target is None:
+                target = self.desired.for_host(fleet[host])
         except RegistryUnreadable as exc:
             return done(Action.ERROR, f"no target image: {exc}")
         except (TargetError, ValueError) as exc:

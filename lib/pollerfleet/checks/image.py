@@ -209,7 +209,7 @@ class ImageResource(nagiosplugin.Resource):
                 repository=a.repository or "",
                 registry_url=a.registry,
                 lock=self.lock_for,
-            )
+            ).freshness
         except NotFound:
             raise nagiosplugin.CheckError(f"container {a.name} not found") from None
         except (DockerError, RegistryError, TargetError, ConfigError, InventoryError, ValueError) as exc:

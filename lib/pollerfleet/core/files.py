@@ -6,9 +6,13 @@ expects its file; root would then write (or read) the file the link points to. S
 file is opened without following a link (``O_NOFOLLOW``), must be a regular file with one link,
 owned by a user who may write in that directory (this process, root, the directory's owner or,
 in a group-writable directory, a member of its group), and is replaced through a temporary file
-created ``O_EXCL`` in the same directory (core/atomic.py, which the inventory cache uses too). A
-file that fails is a PlantedFile: an OSError whose strerror says why, so callers that already
-handle OSError say it in their words.
+created ``O_EXCL`` in the same directory and renamed over it, so a reader sees the old file or
+the new one, never half of one (``rename`` replaces a link rather than following it). A file that
+fails is a PlantedFile: an OSError whose strerror says why, so callers that already handle
+OSError say it in their words.
+
+The inventory cache (an SQLite file SQLite itself writes) uses the same pieces: ``temp_beside``,
+``commit``, ``discard`` and ``open_regular``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import errno
 import os
 import stat
 from pathlib import Path
-
-from pollerfleet.core import atomic
 
 NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -103,7 +105,7 @@ def read_checked(path: Path) -> bytes:
 def replace_durably(path: Path, data: bytes, mode: int = 0o660, sync: bool = True) -> None:
     """Write DATA to a new file created O_EXCL next to PATH, fsync it, rename it over PATH (a link
     planted at PATH is replaced, never followed), fsync the directory (SYNC)."""
-    fd, tmp = atomic.temp_beside(path)
+    fd, tmp = temp_beside(path)
     try:
         _share(fd, path, mode)
         view = memoryview(data)
@@ -113,13 +115,52 @@ def replace_durably(path: Path, data: bytes, mode: int = 0o660, sync: bool = Tru
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        atomic.discard(tmp)
+        discard(tmp)
         raise
     os.close(fd)
-    atomic.commit(tmp, path)
+    commit(tmp, path)
     if sync:
         dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def temp_beside(path: Path, mode: int = 0o600) -> tuple[int, Path]:
+    """A new, empty file in PATH's directory, opened for writing: (descriptor, its path)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, mode)
+        except FileExistsError:
+            continue
+        return fd, tmp
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Put the finished TMP in PATH's place in one step (removing TMP if that fails)."""
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        discard(tmp)
+        raise
+
+
+def discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def open_regular(path: Path) -> int:
+    """A read-only descriptor on PATH if it is a regular file reached without following a link;
+    OSError otherwise (ELOOP for a link). Unlike open_checked, owner and link count are not
+    checked."""
+    fd = os.open(path, os.O_RDONLY | NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -193,10 +193,10 @@ class _Cache:
         the fleet's files changed; else None."""
         import sqlite3
 
-        from pollerfleet.core import atomic
+        from pollerfleet.core import files
 
         try:
-            fd = atomic.open_regular(self.file)
+            fd = files.open_regular(self.file)
         except OSError:
             return None
         try:
@@ -281,7 +281,7 @@ class _Cache:
     def _write(self, parsed: _Parsed, began: int) -> None:
         import sqlite3
 
-        from pollerfleet.core import atomic
+        from pollerfleet.core import files
 
         inv = parsed.inventory
         every = [inv.sources, *(inv.host_sources.get(h, {}) for h in parsed.fleet)]
@@ -310,7 +310,7 @@ class _Cache:
         }
         self.file.parent.mkdir(parents=True, exist_ok=True)
         # no more readable than the least readable file it was read from: it holds their variables
-        fd, tmp = atomic.temp_beside(self.file, mode & 0o666)
+        fd, tmp = files.temp_beside(self.file, mode & 0o666)
         try:
             os.close(fd)
             db = sqlite3.connect(str(tmp))
@@ -330,9 +330,9 @@ class _Cache:
                 db.close()
             with open(tmp, "rb+") as f:  # the contents reach the disk before the name does
                 os.fsync(f.fileno())
-            atomic.commit(tmp, self.file)
+            files.commit(tmp, self.file)
         except BaseException:
-            atomic.discard(tmp)
+            files.discard(tmp)
             raise
 
 

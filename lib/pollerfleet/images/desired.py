@@ -20,16 +20,24 @@ import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from pollerfleet.clients.docker import DockerClient
 from pollerfleet.clients.regcache import RegistryCache
-from pollerfleet.clients.registry import ImageInfo, NotFound, RegistryClient, RegistryError, registry_base, settings_for
+from pollerfleet.clients.registry import ImageInfo, RegistryClient, RegistryError, registry_base, settings_for
 from pollerfleet.core.config import Config, ConfigError, RegistrySettings
 from pollerfleet.core.inventory import PollerHost
 from pollerfleet.core.names import printable
 from pollerfleet.core.versions import Policy, parse_tag
-from pollerfleet.images.freshness import Freshness, Reference, RegistryView, freshness, registry_view, running_image
+from pollerfleet.images.freshness import (
+    Freshness,
+    Reference,
+    RegistryView,
+    RunningImage,
+    freshness,
+    registry_view,
+    running_image,
+)
 
 PIN_VAR = "poller_image_tag"
 REPOSITORY_VAR = "poller_image_repository"
@@ -126,7 +134,8 @@ def _same_registry(base: str, image_registry: str) -> bool:
 
 
 class DesiredImages:
-    """Answers "which image should HOST run" from the inventory, the policy and the registry."""
+    """Answers "which image should HOST run" from the inventory, the policy and the registry:
+    ``resolve`` is the rule; ``for_host``, ``judge`` and ``chosen`` ask it."""
 
     def __init__(
         self,
@@ -173,28 +182,66 @@ class DesiredImages:
 
         return base, registry_view(connect, base, ref.repository, self.policy, self.cache, tags, platform), connect
 
-    def target(
-        self, repository: str, pin: str = "", platform: str = "linux/amd64", registry_url: Optional[str] = None
+    def resolve(
+        self,
+        host: Optional[PollerHost],
+        platform: str = "linux/amd64",
+        *,
+        running: Optional[RunningImage] = None,
+        repository: str = "",
+        registry_url: Optional[str] = None,
+        lock: Optional[Callable[[str], AbstractContextManager[object]]] = None,
     ) -> Target:
-        """The desired image in REPOSITORY: the pinned tag if PIN, else the newest release."""
-        try:
-            base, view, _ = self.view(repository, (pin,), platform, registry_url)
-        except RegistryError as exc:
-            raise RegistryUnreadable(f"cannot read the registry for {repository}: {exc}") from None
-        except ConfigError as exc:
-            raise TargetError(str(exc)) from None
+        """The image HOST should run: the rule every consumer asks. Raises RegistryError,
+        ConfigError, TargetError with one-line reasons."""
+        return self._resolve(host, platform, running, repository, registry_url, lock).target
+
+    def _resolve(
+        self,
+        host: Optional[PollerHost],
+        platform: str = "linux/amd64",
+        running: Optional[RunningImage] = None,
+        repository: str = "",
+        registry_url: Optional[str] = None,
+        lock: Optional[Callable[[str], AbstractContextManager[object]]] = None,
+        also: str = "",
+    ) -> _Resolved:
+        """The repository is REPOSITORY (a path in the registry of the RUNNING image), else the
+        inventory's, else the RUNNING image's own; the tag is HOST's pin, else the newest release
+        under the policy. ALSO (and the running tag) are looked up in the registry too."""
+        full, strict = _repository(host, running, repository)
+        pin = pin_of(host) if host is not None else ""
+        tags = (running.reference.tag if running is not None else "", pin, also)
+        with lock(full) if lock is not None else contextlib.nullcontext():
+            base, view, connect = self.view(full, tags, platform, registry_url, strict=strict)
+        path = Reference.parse(full).repository
         newest = view.newest
         if pin:
             digest = view.digests.get(pin)
             if not digest:
-                raise TargetError(f"the pinned tag {pin} of {repository} is not in the registry {base}")
-            return Target(repository, pin, digest, True, newest.tag if newest else "")
-        if newest is None:
-            raise TargetError(f"no release tag of {repository} in {base} matches the policy")
-        return Target(repository, newest.tag, newest.digest, False, newest.tag)
+                who = host.name if host is not None and host.name else "the host"
+                raise TargetError(f"{who} is held at the pinned tag {pin}, but {path}:{pin} is not in {base}")
+            target = Target(full, pin, digest, True, newest.tag if newest else "")
+        elif newest is None:
+            raise TargetError(
+                f"no release tag of {path} in {base} matches the policy (tags that are not versions are ignored)"
+            )
+        else:
+            target = Target(full, newest.tag, newest.digest, False, newest.tag)
+        return _Resolved(target, view, connect)
+
+    def target(
+        self, repository: str, pin: str = "", platform: str = "linux/amd64", registry_url: Optional[str] = None
+    ) -> Target:
+        """The desired image in REPOSITORY: the pinned tag if PIN, else the newest release. The
+        registry's failures are a RegistryUnreadable, a configuration's a TargetError."""
+        host = PollerHost("", {REPOSITORY_VAR: repository, PIN_VAR: pin})
+        with _as_target_errors(repository):
+            return self.resolve(host, platform, registry_url=registry_url)
 
     def for_host(self, host: PollerHost, platform: str = "linux/amd64") -> Target:
-        return self.target(repository_of(host), pin_of(host), platform)
+        with _as_target_errors(repository_of(host)):
+            return self.resolve(host, platform)
 
     def judge(
         self,
@@ -205,48 +252,31 @@ class DesiredImages:
         repository: str = "",
         registry_url: Optional[str] = None,
         lock: Optional[Callable[[str], AbstractContextManager[object]]] = None,
-    ) -> Freshness:
-        """The image CONTAINER runs against the one HOST should run: the verdict of
-        check_poller_image, pollerfleet status/sweep and reconcile. Raises DockerError, NotFound,
-        RegistryError, ConfigError, TargetError with one-line reasons.
-
-        The repository is REPOSITORY (a path in the registry), else the inventory's, else the
-        running image's own."""
+    ) -> Judged:
+        """The image CONTAINER runs against the one HOST should run (``resolve``): the verdict of
+        check_poller_image, pollerfleet status/sweep and reconcile, and the Target it was judged
+        against. Raises DockerError, NotFound, RegistryError, ConfigError, TargetError with
+        one-line reasons."""
         running = running_image(client, container)
-        inventory_repository = str(host.vars.get(REPOSITORY_VAR) or "") if host is not None else ""
-        from_inventory = bool(inventory_repository) and not repository
-        if repository:
-            full = f"{running.reference.registry}/{repository}" if running.reference.registry else repository
-        elif from_inventory:
-            full = inventory_repository.strip()
-        else:
-            ref = running.reference
-            full = f"{ref.registry}/{ref.repository}" if ref.registry else ref.repository
-        pin = pin_of(host) if host is not None else ""
-        guard = lock(full) if lock is not None else contextlib.nullcontext()
-        path = Reference.parse(full).repository
-        with guard:
-            base, view, connect = self.view(
-                full, (running.reference.tag, pin), running.platform, registry_url, strict=from_inventory
-            )
-        if view.newest is None and not pin:
-            raise TargetError(
-                f"no release tag of {path} in {base} matches the policy (tags that are not versions are ignored)"
-            )
+        resolved = self._resolve(host, running.platform, running, repository, registry_url, lock)
+        target = resolved.target
         held = None
-        if pin:
-            digest = view.digests.get(pin)
-            if not digest:
-                who = host.name if host is not None else "the host"
-                raise TargetError(f"{who} is held at {pin}, but {path}:{pin} is not in {base}")
+        if target.held:
             # off the pin: how long the pinned image has existed is the lag the thresholds judge
-            held = ImageInfo(pin, digest) if digest in running.digests else connect().image(path, pin)
-        return freshness(running, view, held=held, expected=Reference.parse(full))
+            path = Reference.parse(target.repository).repository
+            held = (
+                ImageInfo(target.tag, target.digest)
+                if target.digest in running.digests
+                else resolved.connect().image(path, target.tag)
+            )
+        verdict = freshness(running, resolved.view, held=held, expected=Reference.parse(target.repository))
+        return Judged(target, verdict)
 
     def chosen(self, host: PollerHost, wanted: str, platform: str = "linux/amd64") -> Target:
         """An operator's choice for HOST (a tag, or a full reference), checked against the
         inventory's repository, the registry's current digest and the host's pin."""
         repository = repository_of(host)
+        asked: Optional[Target] = None
         if "@" in wanted or "/" in wanted:
             asked = parse_reference(wanted)
             if asked.repository != repository:
@@ -254,29 +284,64 @@ class DesiredImages:
                     f"{asked.repository} is not the repository of {host.name} ({repository}): refusing to deploy it"
                 )
             tag = asked.tag
+        elif parse_tag(wanted) is None:
+            raise TargetError(f"{printable(wanted, 120)!r} is not a release tag like 19.04.5 or 19.04.5-3")
         else:
-            if parse_tag(wanted) is None:
-                raise TargetError(f"{printable(wanted, 120)!r} is not a release tag like 19.04.5 or 19.04.5-3")
-            asked, tag = None, wanted
+            tag = wanted
         pin = pin_of(host)
         if pin and tag != pin:
             raise TargetError(f"{host.name} is held at {pin} by the inventory ({PIN_VAR}); remove the pin first")
-        ref = Reference.parse(repository)
-        settings = registry_settings(self.cfg, ref.registry)
-        try:
-            base = registry_base(settings)
-            if not _same_registry(base, ref.registry):
-                raise TargetError(f"repository {repository} is not in the configured registry {base}")
-            digest = self._connect(settings, platform).digest(ref.repository, tag)
-        except NotFound:
-            raise TargetError(f"{repository}:{tag} is not in the registry") from None
-        except RegistryError as exc:
-            raise RegistryUnreadable(f"cannot read the registry for {repository}: {exc}") from None
-        except ConfigError as exc:
-            raise TargetError(str(exc)) from None
+        with _as_target_errors(repository):
+            desired = self._resolve(host, platform, also=tag)
+        digest = desired.view.digests.get(tag)
+        if not digest:
+            raise TargetError(f"{repository}:{tag} is not in the registry")
         if asked is not None and asked.digest != digest:
             raise TargetError(
                 f"{repository}:{tag} is {digest[:19]}... in the registry now, not {asked.digest[:19]}...: "
                 "refusing a digest the registry no longer serves under that tag"
             )
-        return Target(repository, tag, digest, bool(pin))
+        return Target(repository, tag, digest, bool(pin), desired.target.newest)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A host's verdict and the Target it was judged against: reconcile hands that Target on to the
+    redeploy request, so what is deployed is what was judged stale."""
+
+    target: Target
+    freshness: Freshness
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    target: Target
+    view: RegistryView
+    connect: Callable[[], RegistryClient]
+
+
+def _repository(host: Optional[PollerHost], running: Optional[RunningImage], path: str) -> tuple[str, bool]:
+    """The desired repository ([registry/]path) and whether it must live in the configured registry
+    (the inventory's: credentials go nowhere else)."""
+    if path and running is not None:
+        registry = running.reference.registry
+        return (f"{registry}/{path}" if registry else path), False
+    inventory = str(host.vars.get(REPOSITORY_VAR) or "").strip() if host is not None else ""
+    if inventory:
+        return inventory, True
+    if running is None:
+        raise TargetError(f"{host.name if host else 'the host'} has no {REPOSITORY_VAR} in the inventory")
+    ref = running.reference
+    return (f"{ref.registry}/{ref.repository}" if ref.registry else ref.repository), False
+
+
+@contextlib.contextmanager
+def _as_target_errors(repository: str) -> Iterator[None]:
+    """For the deploy's callers: the registry's failures as RegistryUnreadable, a configuration's as
+    TargetError."""
+    try:
+        yield
+    except RegistryError as exc:
+        raise RegistryUnreadable(f"cannot read the registry for {repository}: {exc}") from None
+    except ConfigError as exc:
+        raise TargetError(str(exc)) from None

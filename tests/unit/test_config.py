@@ -63,7 +63,10 @@ def test_env_var_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("[docker]\nport = 0\n", "[docker] port must be from 1 to 65535"),
         ("[docker]\ntls = 'yes'\n", "[docker] tls must be true or false"),
         ("[docker]\ntimeout = -1\n", "[docker] timeout must be a positive number"),
-        ("[dokcer]\n", "unknown section [dokcer] (known: docker, fleet, jenkins, redeploy, registry, rollout, upstream)"),
+        (
+            "[dokcer]\n",
+            "unknown section [dokcer] (known: docker, fleet, jenkins, redeploy, registry, rollout, upstream)",
+        ),
         ("[jenkins]\ntoken = 'abc'\n", "unknown key 'token' in [jenkins]"),
         ("[jenkins]\ntoken_file = ''\n", "[jenkins] token_file must be a non-empty path string"),
         ("docker = 1\n", "[docker] must be a table"),

@@ -6,7 +6,7 @@ SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 # the Python files the CentOS 7 poller image runs with CentOS 7's python3 (3.6)
 IMAGE_PY36 := images/centreon-engine/fetch_config.py
 
-.PHONY: all deps venv venv-el7 demo demo-stop test test-py38 test-py36 test-ansible-el7 lint format unit integration e2e commands bench clean packages package-deps
+.PHONY: all deps venv venv-el7 demo demo-stop test test-py38 test-py36 test-ansible-el7 lint format unit integration e2e commands docs bench clean packages package-deps
 
 all: test
 
@@ -28,8 +28,8 @@ demo-stop:
 	bash demo/demo.sh stop
 
 lint: venv
-	$(VENV)/bin/ruff check lib plugins tests commands benchmarks images ansible/roles/*/files
-	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks images ansible/roles/*/files
+	$(VENV)/bin/ruff check lib plugins tests commands benchmarks images docs ansible/roles/*/files
+	$(VENV)/bin/ruff format --check lib plugins tests commands benchmarks images docs ansible/roles/*/files
 	$(VENV)/bin/mypy lib/
 	# the layers and the clients' independence (setup.cfg [importlinter])
 	$(VENV)/bin/lint-imports
@@ -117,6 +117,10 @@ integration: deps venv
 
 commands: venv
 	$(PY) commands/generate.py
+
+# docs/configuration.md from the docstrings of lib/pollerfleet/core/config.py (a unit test fails when it is stale)
+docs: venv
+	$(PY) docs/gen_config_reference.py
 
 # What building and testing the packages needs from outside, fetched once: the dependencies' wheels
 # for each target (EL7, EL8/EL9, Debian 12) (PyPI, again only when the requirements change) and a Debian 12 root

@@ -32,11 +32,19 @@ class DockerSettings:
     """How to reach each poller host's Docker Engine API."""
 
     port: int = 2376
+    """The port of the Docker Engine API when a check names a host with -H HOST (tcp://HOST:PORT)."""
     tls: bool = True
+    """Speak TLS with client certificates to every tcp:// daemon; plain TCP only when false or with --no-tls (the API is
+    root on the host)."""
     tls_dir: Optional[Path] = None
+    """The directory with ca.pem, cert.pem and key.pem: the client side of dockerd --tlsverify (a check's --tls-dir
+    overrides it)."""
     timeout: float = 10.0
-    api_version: str = ""  # "" = the daemon's own version, no negotiation round trip
-    ssh_config: Optional[Path] = None  # ssh -F file for ssh:// Docker URLs (keys, known_hosts, user)
+    """Seconds to wait for a daemon where no -t/--timeout is given."""
+    api_version: str = ""
+    """The Docker API version to ask for, e.g. "1.41"; "" = the daemon's own version, no negotiation round trip."""
+    ssh_config: Optional[Path] = None
+    """An ssh -F file for ssh:// Docker URLs (keys, known_hosts, user)."""
 
 
 @dataclass(frozen=True)
@@ -44,19 +52,35 @@ class RegistrySettings:
     """The private registry the images are pushed to."""
 
     url: str = ""
+    """The private registry the pollers pull from (https://; http:// only with allow_http). Credentials go only to this
+    registry; without it a check asks the registry of the running image reference anonymously."""
     repository: str = "centreon/centreon-engine"
+    """The image repository of the poller (also where the built images are pushed); the inventory's
+    poller_image_repository overrides it per host."""
     username: str = ""
+    """The registry user (basic auth, or the bearer-token flow the registry asks for)."""
     password_file: Optional[Path] = None
+    """The file holding the registry password (its first line); a regular file others cannot read (mode 0600/0640)."""
     ca_file: Optional[Path] = None
+    """The CA of a private registry's certificate (TLS is always verified)."""
     allow_http: bool = False
-    token_hosts: list[str] = field(default_factory=list)  # token services on other hosts that get the credentials
+    """Allow a plain-HTTP registry url, and a bearer-token service on plain HTTP."""
+    token_hosts: list[str] = field(default_factory=list)
+    """Token services on other hosts than the registry that may receive the credentials."""
     timeout: float = 10.0
+    """Seconds to wait for each registry request."""
     cache_dir: Path = Path("/var/cache/pollerfleet")
+    """Where the registry's answers and the parsed inventory are cached; writable by the engine's user, or every check
+    parses the whole inventory."""
     cache_ttl: int = 300
-    # the fleet's version policy: which tags are releases (the check's options override it)
+    """Seconds a registry answer is reused per repository (a check's --cache-ttl overrides it)."""
     release_line: str = ""
+    """The fleet's version policy: the release line followed, e.g. "19.04" (19.04.* never jumps to 19.10); "" = any. For
+    the check, the handler, reconcile and the deploy alike; the check's --release-line overrides it for one run."""
     include: str = ""
+    """Version policy: only tags matching this regular expression count as releases; "" = every version tag."""
     exclude: str = ""
+    """Version policy: tags matching this regular expression never count as releases; "" = none excluded."""
 
 
 @dataclass(frozen=True)
@@ -64,15 +88,25 @@ class JenkinsSettings:
     """The Jenkins that builds images and deploys pollers."""
 
     url: str = ""
+    """The Jenkins that runs the build and deploy jobs (https://; http:// only with allow_http)."""
     user: str = ""
+    """The Jenkins user (Overall/Read, Job/Read, Job/Build on the two jobs only)."""
     token_file: Optional[Path] = None
+    """The file holding the user's API token (its first line); a regular file others cannot read."""
     ca_file: Optional[Path] = None
-    allow_http: bool = False  # the API token travels in clear over http://
+    """The CA of Jenkins' certificate (TLS is always verified, PYTHONHTTPSVERIFY=0 changes nothing)."""
+    allow_http: bool = False
+    """Allow a Jenkins without TLS: the API token travels in clear over http://."""
     timeout: float = 15.0
+    """Seconds to wait for each Jenkins request."""
     deploy_job: str = "deploy-centreon-poller"
+    """The job that deploys one poller host (jenkins/deploy-poller.sh)."""
     deploy_parameter: str = "HOSTNAME"
+    """The deploy job's parameter that names the host."""
     build_job: str = "build-centreon-poller"
+    """The job that builds a poller image (jenkins/build-poller.sh)."""
     build_parameter: str = "CENTREON_ENGINE_VERSION"
+    """The build job's parameter that names the centreon-engine version."""
 
 
 @dataclass(frozen=True)
@@ -80,25 +114,39 @@ class FleetSettings:
     """Where the fleet's host list lives (the Ansible inventory's ``pollers`` group)."""
 
     inventory: Optional[Path] = None
+    """The Ansible inventory file (INI or YAML/JSON) whose group is the fleet, read with its group_vars/ and
+    host_vars/."""
     group: str = "pollers"
+    """The inventory group that is the fleet; a redeploy is refused for a host outside it."""
     state_dir: Path = Path("/var/lib/pollerfleet")
+    """The redeploy state (cooldowns, breaker latch, decision lock) and the promotion state; owned by the engine's
+    user."""
     audit_log: Path = Path("/var/log/pollerfleet/audit.log")
-    command_file: Path = Path("/var/lib/centreon-engine/rw/centengine.cmd")  # where sweep --submit writes
+    """One JSON line per redeploy, rebuild or promotion decision."""
+    command_file: Path = Path("/var/lib/centreon-engine/rw/centengine.cmd")
+    """The engine's external command pipe, where sweep --submit writes passive results."""
 
 
 @dataclass(frozen=True)
 class RedeploySettings:
     """The rules every automatic redeploy obeys (event handler, reconcile, manual)."""
 
-    cooldown_minutes: float = 30.0  # per host, after a trigger
-    budget: int = 3  # deploy builds queued + running at once, fleet-wide, counted in Jenkins
-    hourly_cap: int = 10  # triggers per rolling hour, fleet-wide
-    breaker_failures: int = 3  # consecutive failed deploy builds that stop automatic redeploys
-    soft_attempt: int = 0  # act on SOFT CRITICAL from this attempt on; 0 = HARD only
-    lock_timeout: float = 20.0  # seconds to wait for another handler's decision
-    # one deadline for a whole handler run, below the engine's event_handler_timeout (30 s by
-    # default in Centreon and Nagios): the handler ends itself, audited, instead of being killed
+    cooldown_minutes: float = 30.0
+    """Minutes a host waits after a trigger before it may be redeployed again (redeploy --force skips it)."""
+    budget: int = 3
+    """Deploy builds queued + running at once, fleet-wide, counted in Jenkins."""
+    hourly_cap: int = 10
+    """Triggers per rolling hour, fleet-wide."""
+    breaker_failures: int = 3
+    """Consecutive failed deploy builds (no-progress included) that stop automatic redeploys until pollerfleet breaker
+    reset."""
+    soft_attempt: int = 0
+    """Act on a SOFT CRITICAL from this check attempt on; 0 = HARD states only."""
+    lock_timeout: float = 20.0
+    """Seconds to wait for another handler's decision (the local decision lock)."""
     handler_deadline: float = 25.0
+    """Seconds one whole handler run may take, below the engine's event_handler_timeout (30 s by default in Centreon and
+    Nagios): the handler ends itself, audited, instead of being killed."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +155,10 @@ class RolloutSettings:
     inventory) must run a new image healthy before the rest of the fleet gets it."""
 
     soak_minutes: float = 30.0
-    channel_tag: str = "promoted"  # the registry tag that names the last promoted image
+    """Minutes every canary must run a new image healthy (no restart, no rollback, no no-progress deploy) before the
+    rest of the fleet gets it."""
+    channel_tag: str = "promoted"
+    """The registry tag that names the last promoted image of a repository."""
 
 
 @dataclass(frozen=True)
@@ -115,11 +166,18 @@ class UpstreamSettings:
     """The upstream Centreon package repositories the release watch reads (RPM-md)."""
 
     urls: list[str] = field(default_factory=list)
+    """The upstream RPM-md repositories (several allowed) the release watch reads; empty = no release watch, and
+    reconcile asks for no rebuild."""
     package: str = "centreon-engine"
-    release_line: str = ""  # e.g. "19.04": the line the fleet follows
-    allow_http: bool = False  # package metadata over http:// can be altered on the way
+    """The package whose newest upstream version should have an image."""
+    release_line: str = ""
+    """The release line the fleet follows, e.g. "19.04"; "" = any."""
+    allow_http: bool = False
+    """Allow http:// repositories (their metadata could be altered on the way)."""
     timeout: float = 20.0
+    """Seconds to wait for each upstream request."""
     max_download_mb: int = 200
+    """The bound on one primary metadata file, in MiB."""
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,6 @@ container() { # container NAME [--network NET] [docker run args...] IMAGE CMD...
   d run -d --name "$name" --network "$net" --init "$@" >/dev/null
 }
 
-
 setup_fleet() {
   bash tests/env/busybox-image.sh "$DEMO_URL" "$IMAGE"
   container pfdemo-engine-ok --health-cmd true --health-interval 2s "$IMAGE" sleep 1000000
@@ -75,84 +74,125 @@ run() { # run PLUGIN ARGS...: print the command line and what the engine would s
   printf '  -> exit %s\n' "$rc"
 }
 
+# --- the demo's steps, in the order demo_run takes them ---------------------------------------
+
+DEMO_CFG="${TMPDIR:-/tmp}/pfdemo-fleet.toml"
+DEMO_FLEET_CFG="${TMPDIR:-/tmp}/pfdemo-fleet-status.toml"
+DEMO_INVENTORY="${TMPDIR:-/tmp}/pfdemo-inventory.yml"
+
+show_host_and_containers() { # the host check, then check_poller_container on each state of setup_fleet
+  say "Host check: does the Docker daemon answer?"
+  run check_docker_host --docker-url "$DEMO_URL" --warning-latency 500 --critical-latency 2000
+  say "Poller containers (check_poller_container), one per state"
+  local c
+  for c in ok unhealthy crashed flapping paused; do
+    run check_poller_container --docker-url "$DEMO_URL" -n "pfdemo-engine-$c" --warning-restarts 3 --critical-restarts 10
+  done
+  run check_poller_container --docker-url "$DEMO_URL" -n pfdemo-engine-gone
+}
+
+start_registry() { # sets REPO: the demo's repository in the suite's private registry
+  bash tests/env/registry.sh start
+  REGISTRY="$(bash tests/env/registry.sh env | sed -n 's/^PFT_REGISTRY=//p')"
+  REPO="$REGISTRY/pfdemo/centreon-engine"
+}
+
+write_config() { # two fleet.toml: the private registry over plain HTTP; and with it the demo inventory, for status
+  printf '[registry]\nurl = "http://%s"\nallow_http = true\ncache_dir = "%s"\n' "$REGISTRY" "${TMPDIR:-/tmp}/pfdemo-cache" \
+    >"$DEMO_CFG"
+  { cat "$DEMO_CFG"; printf '[docker]\ntls = false\n[fleet]\ninventory = "%s"\n' "$DEMO_INVENTORY"; } >"$DEMO_FLEET_CFG"
+}
+
+show_images() { # two releases pushed, one poller on each: check_poller_image calls one fresh, one stale
+  say "Image freshness (check_poller_image) against the private registry"
+  local v c
+  for v in 19.04.1 19.04.5; do
+    image_version "$REPO" "$v"
+  done
+  container pfdemo-poller-fresh "$REPO:19.04.5"
+  container pfdemo-poller-stale "$REPO:19.04.1"
+  for c in fresh stale; do
+    run check_poller_image --docker-url "$DEMO_URL" -n "pfdemo-poller-$c" --config "$DEMO_CFG" \
+      --warning-behind 0 --critical-lag 1
+  done
+}
+
+show_vmware() { # a host with its connector, a host without, a connector on no shared network
+  say "The vmware connector (check_poller_vmware): a host with it, a host without, a broken one"
+  d network inspect pfdemo-poller-net >/dev/null 2>&1 || d network create --internal pfdemo-poller-net >/dev/null
+  container pfdemo-vm-engine --network pfdemo-poller-net "$REPO:19.04.5"
+  container pfdemo-vmware --network pfdemo-poller-net "$IMAGE" \
+    sh -c 'mkdir -p /etc/centreon; echo "%Centreon_Vmware_Config = ();" >/etc/centreon/centreon_vmware.pm; exec sleep 1000000'
+  container pfdemo-novm-engine "$REPO:19.04.5"
+  container pfdemo-vmware-lonely "$IMAGE" sleep 1000000
+  run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware --engine pfdemo-vm-engine --expect present \
+    --config-path /etc/centreon/centreon_vmware.pm
+  run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-novm-vmware --engine pfdemo-novm-engine --expect absent
+  run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware-lonely --engine pfdemo-vm-engine --expect present
+}
+
+write_inventory() { # the demo fleet as an Ansible inventory: four hosts on the demo daemon, one unreachable
+  local h host engine vmware
+  {
+    echo "all:"
+    echo "  children:"
+    echo "    pollers:"
+    echo "      hosts:"
+    for h in poller-fresh:pfdemo-poller-fresh: poller-stale:pfdemo-poller-stale: \
+      poller-vmware:pfdemo-vm-engine:pfdemo-vmware poller-novmware:pfdemo-novm-engine:; do
+      IFS=: read -r host engine vmware <<<"$h"
+      echo "        $host:"
+      echo "          poller_docker_url: $DEMO_URL"
+      echo "          centreon_poller_engine_name: $engine"
+      if [ -n "$vmware" ]; then
+        echo "          poller_vmware_enabled: true"
+        echo "          centreon_poller_vmware_name: $vmware"
+      fi
+    done
+    echo "        poller-unreachable:"
+    echo "          poller_docker_url: tcp://127.0.0.1:9"
+  } >"$DEMO_INVENTORY"
+}
+
+show_fleet_status() { # the same fleet from one process; its exit code is the worst state, not a failure
+  say "The whole demo fleet from one process (pollerfleet status), as the inventory lists it"
+  write_inventory
+  printf '\n$ pollerfleet status\n'
+  "$VENV/bin/pollerfleet" --config "$DEMO_FLEET_CFG" status -t 2 || true
+}
+
+show_misconfigured() { # what an operator's mistake looks like: one UNKNOWN line, never a traceback
+  say "What a misconfigured check says"
+  run check_poller_container -H 127.0.0.1
+  run check_poller_container --docker-url "$DEMO_URL" --warning-restarts 10:5
+}
+
+demo_run() {
+  pick_daemon
+  say "Demo fleet on $DEMO_URL"
+  setup_fleet
+  d ps -a --filter name=^/pfdemo- --format 'table {{.Names}}\t{{.Status}}'
+  show_host_and_containers
+  start_registry
+  write_config
+  show_images
+  show_vmware
+  show_fleet_status
+  show_misconfigured
+  say "Done. 'make demo-stop' removes the demo containers."
+}
+
+demo_stop() { # the demo's containers and network; the registry and daemon only if the suite's scripts started them
+  pick_daemon
+  d ps -aq --filter name=^/pfdemo- | xargs -r "$DOCKER_CLI" -H "$DEMO_URL" rm -f >/dev/null
+  d network rm pfdemo-poller-net >/dev/null 2>&1 || true
+  bash tests/env/registry.sh stop
+  bash tests/env/dockerd.sh stop
+}
+
 case "${1:-run}" in
-  stop)
-    pick_daemon
-    d ps -aq --filter name=^/pfdemo- | xargs -r "$DOCKER_CLI" -H "$DEMO_URL" rm -f >/dev/null
-    d network rm pfdemo-poller-net >/dev/null 2>&1 || true
-
-    bash tests/env/registry.sh stop
-    bash tests/env/dockerd.sh stop
-
-    ;;
-  run)
-    pick_daemon
-    say "Demo fleet on $DEMO_URL"
-    setup_fleet
-    d ps -a --filter name=^/pfdemo- --format 'table {{.Names}}\t{{.Status}}'
-    say "Host check: does the Docker daemon answer?"
-    run check_docker_host --docker-url "$DEMO_URL" --warning-latency 500 --critical-latency 2000
-    say "Poller containers (check_poller_container), one per state"
-    for c in ok unhealthy crashed flapping paused; do
-      run check_poller_container --docker-url "$DEMO_URL" -n "pfdemo-engine-$c" --warning-restarts 3 --critical-restarts 10
-    done
-    run check_poller_container --docker-url "$DEMO_URL" -n pfdemo-engine-gone
-    say "Image freshness (check_poller_image) against the private registry"
-    bash tests/env/registry.sh start
-    reg="$(bash tests/env/registry.sh env | sed -n 's/^PFT_REGISTRY=//p')"
-    repo="$reg/pfdemo/centreon-engine"
-    for v in 19.04.1 19.04.5; do
-      image_version "$repo" "$v"
-    done
-    container pfdemo-poller-fresh "$repo:19.04.5"
-    container pfdemo-poller-stale "$repo:19.04.1"
-    printf '[registry]\nurl = "http://%s"\nallow_http = true\ncache_dir = "%s"\n' "$reg" "${TMPDIR:-/tmp}/pfdemo-cache" \
-      >"${TMPDIR:-/tmp}/pfdemo-fleet.toml"
-    for c in fresh stale; do
-      run check_poller_image --docker-url "$DEMO_URL" -n "pfdemo-poller-$c" --config "${TMPDIR:-/tmp}/pfdemo-fleet.toml" \
-        --warning-behind 0 --critical-lag 1
-    done
-    say "The vmware connector (check_poller_vmware): a host with it, a host without, a broken one"
-    d network inspect pfdemo-poller-net >/dev/null 2>&1 || d network create --internal pfdemo-poller-net >/dev/null
-    container pfdemo-vm-engine --network pfdemo-poller-net "$repo:19.04.5"
-    container pfdemo-vmware --network pfdemo-poller-net "$IMAGE" \
-      sh -c 'mkdir -p /etc/centreon; echo "%Centreon_Vmware_Config = ();" >/etc/centreon/centreon_vmware.pm; exec sleep 1000000'
-    container pfdemo-novm-engine "$repo:19.04.5"
-    container pfdemo-vmware-lonely "$IMAGE" sleep 1000000
-    run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware --engine pfdemo-vm-engine --expect present \
-      --config-path /etc/centreon/centreon_vmware.pm
-    run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-novm-vmware --engine pfdemo-novm-engine --expect absent
-    run check_poller_vmware --docker-url "$DEMO_URL" -n pfdemo-vmware-lonely --engine pfdemo-vm-engine --expect present
-    say "The whole demo fleet from one process (pollerfleet status), as the inventory lists it"
-    demo_cfg="${TMPDIR:-/tmp}/pfdemo-fleet.toml"
-    inv="${TMPDIR:-/tmp}/pfdemo-inventory.yml"
-    {
-      echo "all:"
-      echo "  children:"
-      echo "    pollers:"
-      echo "      hosts:"
-      for h in poller-fresh:pfdemo-poller-fresh: poller-stale:pfdemo-poller-stale: \
-        poller-vmware:pfdemo-vm-engine:pfdemo-vmware poller-novmware:pfdemo-novm-engine:; do
-        IFS=: read -r host engine vmware <<<"$h"
-        echo "        $host:"
-        echo "          poller_docker_url: $DEMO_URL"
-        echo "          centreon_poller_engine_name: $engine"
-        if [ -n "$vmware" ]; then
-          echo "          poller_vmware_enabled: true"
-          echo "          centreon_poller_vmware_name: $vmware"
-        fi
-      done
-      echo "        poller-unreachable:"
-      echo "          poller_docker_url: tcp://127.0.0.1:9"
-    } >"$inv"
-    printf '[docker]\ntls = false\n[fleet]\ninventory = "%s"\n' "$inv" >>"$demo_cfg"
-    printf '\n$ pollerfleet status\n'
-    "$VENV/bin/pollerfleet" --config "$demo_cfg" status -t 2 || true
-    say "What a misconfigured check says"
-    run check_poller_container -H 127.0.0.1
-    run check_poller_container --docker-url "$DEMO_URL" --warning-restarts 10:5
-    say "Done. 'make demo-stop' removes the demo containers."
-    ;;
+  run) demo_run ;;
+  stop) demo_stop ;;
   *)
     echo "usage: $0 [run|stop]" >&2
     exit 64

@@ -39,6 +39,10 @@ def _config_check(args: argparse.Namespace) -> int:
     return Exit.DONE
 
 
+def _warn(warning: str) -> None:
+    print(f"pollerfleet: warning: {warning}", file=sys.stderr)
+
+
 def _load(args: argparse.Namespace) -> config.Config:
     try:
         cfg = config.load(args.config)
@@ -50,15 +54,13 @@ def _load(args: argparse.Namespace) -> config.Config:
 
 def _report(r: Any, decision: Any, args: argparse.Namespace, **audit: object) -> int:
     """Audit and print an operator's decision; with --wait, follow the build to its result."""
+    from pollerfleet.actions.decide import Action
+    from pollerfleet.actions.redeploy import report
     from pollerfleet.clients.follow import follow
     from pollerfleet.clients.jenkins import JenkinsError
 
-    problem = r.log(decision, dry_run=args.dry_run, **audit)
-    print(decision.line)
-    for warning in (decision.problem, problem):
-        if warning:
-            print(f"pollerfleet: warning: {warning}", file=sys.stderr)
-    if decision.action in ("error", "refused", "deferred"):
+    report(r, decision, print, _warn, dry_run=args.dry_run, **audit)
+    if decision.action in (Action.ERROR, Action.REFUSED, Action.DEFERRED):
         return Exit.FAILED
     if args.wait and decision.queue_id is not None:
         try:
@@ -75,8 +77,6 @@ def _redeploy(args: argparse.Namespace) -> int:
 
     r = Redeployer(_load(args))
     decision = r.request(args.host, image=args.image or "", force=args.force, dry_run=args.dry_run, source="operator")
-    for seen in r.events:
-        print(seen.line)
     return _report(r, decision, args, force=args.force)
 
 
@@ -180,9 +180,11 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from pollerfleet.actions.judge import ImageJudge, ImageRules
+    from pollerfleet.actions.decide import Action
+    from pollerfleet.actions.judge import ImageJudge
     from pollerfleet.actions.reconcile import reconcile
     from pollerfleet.actions.redeploy import Redeployer
+    from pollerfleet.checks.image import ImageQuery
     from pollerfleet.core.inventory import InventoryError
     from pollerfleet.images.desired import fleet_policy
 
@@ -194,21 +196,24 @@ def _reconcile(args: argparse.Namespace) -> int:
         _fail(str(exc))
     hosts = [fleet[h] for h in sorted(fleet) if not args.host or h in args.host]
     try:
-        rules = ImageRules(
-            args.critical_behind,
-            args.critical_lag,
-            args.name,
-            fleet_policy(cfg, args.include, args.exclude, args.release_line),
-        )
+        fleet_policy(cfg, args.include, args.exclude, args.release_line)
     except ValueError as exc:
         _fail(str(exc))
-    out = reconcile(r, hosts, ImageJudge(cfg, rules), dry_run=args.dry_run, report=print)
+    query = ImageQuery(
+        name=args.name,
+        critical_behind=args.critical_behind,
+        critical_lag=args.critical_lag,
+        include=args.include,
+        exclude=args.exclude,
+        release_line=args.release_line,
+    )
+    out = reconcile(r, hosts, ImageJudge(cfg, query), dry_run=args.dry_run, report=print)
     decisions = out.decisions
     print(
         f"reconcile: {len(hosts)} hosts, "
         + (f"{len(out.not_evaluated)} NOT EVALUATED, " if out.not_evaluated else "")
         + f"{len(decisions)} stale, "
-        f"{sum(d.action in ('triggered', 'would-trigger') for d in decisions)} "
+        f"{sum(d.action in (Action.TRIGGERED, Action.WOULD_TRIGGER) for d in decisions)} "
         f"{'would be ' if args.dry_run else ''}redeployed"
     )
     code = out.exit_code
@@ -220,15 +225,14 @@ def _reconcile(args: argparse.Namespace) -> int:
 def _reconcile_rebuild(cfg: config.Config, args: argparse.Namespace) -> list[Any]:
     """A missed rebuild is retried like a missed redeploy: the newest upstream release without an
     image is asked for, under the rebuild rules (one build per version, dedupe in Jenkins)."""
+    from pollerfleet.actions.decide import Action
     from pollerfleet.actions.rebuild import Rebuilder
+    from pollerfleet.actions.redeploy import report
 
     r = Rebuilder(cfg)
     decision = r.request(dry_run=args.dry_run, source="reconcile")
-    problem = r.log(decision, dry_run=args.dry_run)
-    print(decision.line)
-    if problem:
-        print(f"pollerfleet: warning: {problem}", file=sys.stderr)
-    return [decision] if decision.action == "error" else []
+    report(r, decision, print, _warn, dry_run=args.dry_run)
+    return [decision] if decision.action == Action.ERROR else []
 
 
 def _rebuild(args: argparse.Namespace) -> int:

@@ -124,11 +124,12 @@ def test_release_line_and_states(repos: dict[str, str], registry: str, image_rep
     r = run_plugin("check_engine_release", "--config", str(cfg))
     # 19.04.10 exists upstream for 2 days without an image: past 24 h -> WARNING, not yet 72 h
     since = time.strftime("%Y-%m-%d", time.localtime(NOW - 2 * DAY))
-    assert (r.rc, r.out) == (
-        1,
-        f"RELEASE WARNING - centreon-engine 19.04.10 upstream since {since}, newest image "
-        "19.04.5 | missing_releases=1;;;0\n",
-    )
+    # the hours the thresholds judged are in the perfdata, with those thresholds
+    assert r.rc == 1 and re.fullmatch(
+        re.escape(f"RELEASE WARNING - centreon-engine 19.04.10 upstream since {since}, newest image 19.04.5 | ")
+        + r"hours_without_image=4[89](\.[0-9])?;24;72;0 missing_releases=1;;;0\n",
+        r.out,
+    ), r.out
     r = run_plugin("check_engine_release", "--config", str(cfg), "-c", "24")
     assert r.rc == 2
     r = run_plugin("check_engine_release", "--config", str(cfg), "-w", "72", "-c", "96")
@@ -203,7 +204,8 @@ def test_missing_image_triggers_exactly_one_build(
         r = run_plugin("check_engine_release", "--config", str(cfg))
         assert (r.rc, r.line) == (
             0,
-            "RELEASE OK - centreon-engine 19.04.10 upstream, image 19.04.10 exists | missing_releases=0;;;0",
+            "RELEASE OK - centreon-engine 19.04.10 upstream, image 19.04.10 exists "
+            "| hours_without_image=0;24;72;0 missing_releases=0;;;0",
         )
         r = rebuild_handler(cfg, "CRITICAL", "HARD", "3")
         assert r.stdout.startswith(

@@ -14,7 +14,7 @@ from typing import Any, Callable, NoReturn, Optional
 
 from pollerfleet import __version__
 from pollerfleet.actions.decide import Action
-from pollerfleet.actions.redeploy import Decision, Redeployer
+from pollerfleet.actions.redeploy import Decision, Redeployer, report
 from pollerfleet.core import config, verbosity
 from pollerfleet.core.exits import Exit
 from pollerfleet.core.names import printable
@@ -131,13 +131,15 @@ def _run(
                 state=label,
                 kind=kind,
             )
-        problem = actor.log(decision, statetype=args.statetype, attempt=args.attempt, dry_run=args.dry_run)
-        for seen in getattr(actor, "events", []):
-            print(seen.line)
-        print(decision.line)
-        for warning in (decision.problem, problem):
-            if warning:
-                print(f"{kind}: warning: {warning}", file=sys.stderr)
+        report(
+            actor,
+            decision,
+            print,
+            lambda warning: print(f"{kind}: warning: {warning}", file=sys.stderr),
+            statetype=args.statetype,
+            attempt=args.attempt,
+            dry_run=args.dry_run,
+        )
         return Exit.DONE
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
@@ -155,6 +157,7 @@ class _AuditOnly:
         from pollerfleet.actions.redeploy import AuditLog
 
         self.audit = AuditLog(cfg.fleet.audit_log)
+        self.events: list[Decision] = []
 
     def log(self, decision: Decision, **extra: Any) -> Optional[str]:
         return self.audit.write(decision, **extra)

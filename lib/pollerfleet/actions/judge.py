@@ -1,22 +1,19 @@
-"""When reconcile calls a host's image stale enough to redeploy: the image check's verdict and its
-CRITICAL thresholds, for each inventory host, with the same code as the plugin."""
+"""When reconcile calls a host's image stale enough to redeploy: check_poller_image itself, built
+for each inventory host as the plugin and the sweep build it, and its state read: CRITICAL is
+stale enough."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import nagiosplugin
 
-from pollerfleet.clients.docker import DockerClient, DockerError, NotFound, UsageError, host_endpoint
-from pollerfleet.clients.registry import RegistryError
+from pollerfleet.checks.image import ImageQuery, ImageResource, image_check
+from pollerfleet.clients.docker import DockerClient, DockerError, UsageError, host_endpoint
 from pollerfleet.core.config import Config, ConfigError
 from pollerfleet.core.inventory import PollerHost, engine_name
-from pollerfleet.core.versions import Policy
-from pollerfleet.images.desired import DesiredImages, Judged, Target, TargetError
-from pollerfleet.images.freshness import Freshness
-
-DAY = 86400
+from pollerfleet.images.desired import Target
 
 
 @dataclass(frozen=True)
@@ -30,50 +27,28 @@ class Verdict:
     target: Optional[Target] = None  # the image it was judged against: the one a redeploy asks for
 
 
-@dataclass(frozen=True)
-class ImageRules:
-    """When a stale image is bad enough to redeploy: the check's CRITICAL thresholds."""
-
-    critical_behind: str = ""
-    critical_lag_days: str = "1"
-    container: str = "centreon-engine"
-    policy: Policy = field(default_factory=Policy)
-
-    def critical(self, f: Freshness) -> bool:
-        if f.wrong:
-            return True  # no grace for an image that is not one of ours
-        if not f.stale:
-            return False
-        if self.critical_behind and not nagiosplugin.Range(self.critical_behind).match(f.behind):
-            return True
-        return bool(self.critical_lag_days) and not nagiosplugin.Range(self.critical_lag_days).match(f.lag / DAY)
-
-
 class ImageJudge:
-    """Judges each host's image against the image it should run (desired.py), sharing one
-    registry cache."""
+    """Judges each host's image with check_poller_image under Q's thresholds (the CRITICAL ones
+    decide); the registry cache is shared through its directory."""
 
-    def __init__(self, cfg: Config, rules: ImageRules, use_cache: bool = True) -> None:
+    def __init__(self, cfg: Config, q: ImageQuery) -> None:
         self.cfg = cfg
-        self.rules = rules
-        self.desired = DesiredImages(cfg, rules.policy, use_cache=use_cache)
-
-    def judged(self, host: PollerHost) -> Judged:
-        """Raises DockerError, RegistryError, ConfigError, UsageError, TargetError with one-line reasons."""
-        name = engine_name(host, self.rules.container)
-        with DockerClient(host_endpoint(host, self.cfg)) as client:
-            try:
-                return self.desired.judge(client, name, host)
-            except NotFound:
-                raise DockerError(f"container {name} not found") from None
+        self.query = q
 
     def __call__(self, host: PollerHost) -> Verdict:
+        q = replace(self.query, name=engine_name(host, self.query.name), poller=host.name)
         try:
-            judged = self.judged(host)
-        except (DockerError, RegistryError, ConfigError, UsageError, TargetError) as exc:
+            with DockerClient(host_endpoint(host, self.cfg)) as client:
+                check = image_check(client, self.cfg, q, poller=host)
+                check()
+        except (DockerError, UsageError, ConfigError) as exc:
             return Verdict(host.name, False, str(exc), error=True)
+        resource = check.resources[0]
+        judged = resource.judged if isinstance(resource, ImageResource) else None
+        if judged is None:  # the check could not judge: its UNKNOWN reason
+            return Verdict(host.name, False, str(check.results.first_significant.hint), error=True)
         f = judged.freshness
-        stale = self.rules.critical(f)
+        stale = check.state == nagiosplugin.Critical
         summary = f.summary()
         if f.stale and not stale:
             summary += " (within the rollout grace period)"

@@ -25,6 +25,7 @@ class Rebuilder:
         self.store = StateStore(cfg.fleet.state_dir, "rebuild")
         self._factory = jenkins or (lambda: JenkinsClient(cfg.jenkins))
         self._jenkins: Optional[JenkinsClient] = None
+        self.events: list[Decision] = []  # a rebuild observes nothing on the way; reported alike
 
     @property
     def jenkins(self) -> JenkinsClient:
@@ -39,7 +40,7 @@ class Rebuilder:
     def request(self, version: str = "", dry_run: bool = False, source: str = "handler", state: str = "") -> Decision:
         """Trigger the build of VERSION (default: the newest upstream release without an image)."""
 
-        def done(action: str, reason: str, queue_id: Optional[int] = None, build: Optional[int] = None) -> Decision:
+        def done(action: Action, reason: str, queue_id: Optional[int] = None, build: Optional[int] = None) -> Decision:
             return Decision(version or "(newest)", action, reason, queue_id, build, source, state, "rebuild")
 
         try:

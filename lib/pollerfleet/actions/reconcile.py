@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from pollerfleet.actions.decide import Action
 from pollerfleet.actions.judge import Verdict
 from pollerfleet.actions.redeploy import Decision, Redeployer
+from pollerfleet.actions.redeploy import report as report_decision
 from pollerfleet.core.exits import Exit
 from pollerfleet.core.inventory import PollerHost
 from pollerfleet.core.names import valid_hostname
@@ -29,7 +31,7 @@ class Outcome:
     @property
     def exit_code(self) -> int:
         """0 all judged and handled; 1 a request failed (error, refused); 3 a host was not judged."""
-        if any(d.action in ("error", "refused") for d in self.decisions):
+        if any(d.action in (Action.ERROR, Action.REFUSED) for d in self.decisions):
             return Exit.FAILED
         return Exit.NOT_JUDGED if self.not_evaluated else Exit.DONE
 
@@ -62,13 +64,6 @@ def reconcile(
         decision = redeployer.request(
             host.name, target=verdict.target, dry_run=dry_run, source="reconcile", state=verdict.summary
         )
-        problem = redeployer.log(decision, dry_run=dry_run)
-        for seen in redeployer.events:
-            say(seen.line)
-        redeployer.events.clear()
-        say(decision.line)
-        for warning in (decision.problem, problem):
-            if warning:
-                say(f"warning: {warning}")
+        report_decision(redeployer, decision, say, lambda warning: say(f"warning: {warning}"), dry_run=dry_run)
         decisions.append(decision)
     return out

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from pollerfleet.actions.decide import (
     IMAGE_PARAMETER,
@@ -55,7 +55,7 @@ class Decision:
     """What was decided for one host, and why; ``action`` is one word for scripts and logs."""
 
     host: str
-    action: str  # triggered, would-trigger, skipped, deferred, refused, error, recovered, ignored
+    action: Action
     reason: str
     queue_id: Optional[int] = None
     build: Optional[int] = None
@@ -70,6 +70,30 @@ class Decision:
         ref = f" (queue item {self.queue_id})" if self.queue_id is not None else ""
         ref = f" (build #{self.build})" if self.build is not None else ref
         return f"{self.kind} {printable(self.host, 64) or '(empty)'}: {self.action}{ref}: {self.reason}"
+
+
+class Actor(Protocol):
+    """Who decided: it audits a decision, and keeps what it observed on the way (no-progress builds)."""
+
+    events: list[Decision]
+
+    def log(self, decision: Decision, **extra: Any) -> Optional[str]: ...
+
+
+def report(
+    actor: Actor, decision: Decision, say: Callable[[str], None], warn: Callable[[str], None], **extra: Any
+) -> None:
+    """The one way a decision reaches the audit log and a person: audit it (with EXTRA), say what
+    ACTOR observed on the way, then the decision's line, then warn of what went wrong after the
+    action itself (the state not saved, the audit not written)."""
+    problem = actor.log(decision, **extra)
+    for seen in actor.events:
+        say(seen.line)
+    actor.events.clear()
+    say(decision.line)
+    for warning in (decision.problem, problem):
+        if warning:
+            warn(warning)
 
 
 class StateError(Exception):
@@ -242,7 +266,7 @@ class Redeployer:
         that ended between the caller's judgement and the build list read here would otherwise
         be counted as no progress."""
 
-        def done(action: str, reason: str, **kw: Any) -> Decision:
+        def done(action: Action, reason: str, **kw: Any) -> Decision:
             return Decision(host, action, reason, source=source, state=state, **kw)
 
         if not valid_hostname(host):

@@ -14,7 +14,7 @@ from pollerfleet.clients.registry import RegistryError
 from pollerfleet.core import inventory
 from pollerfleet.core.config import Config, ConfigError
 from pollerfleet.core.inventory import InventoryError, PollerHost
-from pollerfleet.images.desired import DesiredImages, TargetError, fleet_policy
+from pollerfleet.images.desired import DesiredImages, Judged, TargetError, fleet_policy
 from pollerfleet.images.freshness import Freshness
 
 DAY = 86400
@@ -184,13 +184,13 @@ class ImageResource(nagiosplugin.Resource):
         self.client, self.cfg, self.args = client, cfg, args
         self.lock_for = lock_for  # a fleet sweep asks the registry once per repository, not once per host
         self.poller = poller
-        self.verdict: Optional[Freshness] = None
+        self.judged: Optional[Judged] = None
 
     @property
     def name(self) -> str:
         return "IMAGE"
 
-    def evaluate(self) -> Freshness:
+    def evaluate(self) -> Judged:
         a = self.args
         try:
             poller = self.poller
@@ -209,22 +209,27 @@ class ImageResource(nagiosplugin.Resource):
                 repository=a.repository or "",
                 registry_url=a.registry,
                 lock=self.lock_for,
-            ).freshness
+            )
         except NotFound:
             raise nagiosplugin.CheckError(f"container {a.name} not found") from None
         except (DockerError, RegistryError, TargetError, ConfigError, InventoryError, ValueError) as exc:
             raise nagiosplugin.CheckError(str(exc)) from None
 
     def probe(self) -> list[nagiosplugin.Metric]:
-        self.verdict = v = self.evaluate()
-        metrics = [
-            nagiosplugin.Metric("freshness", v, context="freshness"),
-            nagiosplugin.Metric("behind", v.behind, min=0, context="behind"),
-            nagiosplugin.Metric("lag", int(v.lag), "s", min=0, context="lag"),
-        ]
-        if v.age is not None:
-            metrics.append(nagiosplugin.Metric("age", int(v.age), "s", min=0, context="age"))
-        return metrics
+        self.judged = self.evaluate()
+        return metrics(self.judged.freshness)
+
+
+def metrics(v: Freshness) -> list[nagiosplugin.Metric]:
+    """A verdict as the check's metrics: the contexts judge these, and nothing else."""
+    found = [
+        nagiosplugin.Metric("freshness", v, context="freshness"),
+        nagiosplugin.Metric("behind", v.behind, min=0, context="behind"),
+        nagiosplugin.Metric("lag", int(v.lag), "s", min=0, context="lag"),
+    ]
+    if v.age is not None:
+        found.append(nagiosplugin.Metric("age", int(v.age), "s", min=0, context="age"))
+    return found
 
 
 class FreshnessContext(nagiosplugin.Context):
@@ -270,3 +275,20 @@ class ImageSummary(nagiosplugin.Summary):
         except KeyError:
             return line
         return line if age.state == nagiosplugin.Ok else f"{line}; {age}"
+
+
+class _Reached(nagiosplugin.Resource):
+    """A verdict already reached, for the check's contexts to judge."""
+
+    def __init__(self, verdict: Freshness) -> None:
+        self.verdict = verdict
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        return metrics(self.verdict)
+
+
+def state_of(verdict: Freshness, q: ImageQuery) -> nagiosplugin.state.ServiceState:
+    """The state check_poller_image gives VERDICT under Q's thresholds: its own metrics and contexts."""
+    check = nagiosplugin.Check(_Reached(verdict), *contexts(q), ImageSummary())
+    check()
+    return check.state

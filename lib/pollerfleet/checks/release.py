@@ -30,7 +30,13 @@ class ReleaseQuery:
 
 def release_check(cfg: Config, q: ReleaseQuery) -> nagiosplugin.Check:
     """check_engine_release."""
-    return nagiosplugin.Check(ReleaseResource(cfg, q), ReleaseContext(q.warning_age, q.critical_age), ReleaseSummary())
+    return nagiosplugin.Check(
+        ReleaseResource(cfg, q),
+        ReleaseContext(),
+        # the hours pass untouched into a ScalarContext: the state and the perfdata cannot disagree
+        nagiosplugin.ScalarContext("hours_without_image", q.warning_age or None, q.critical_age or None),
+        ReleaseSummary(),
+    )
 
 
 class ReleaseResource(nagiosplugin.Resource):
@@ -59,37 +65,42 @@ class ReleaseResource(nagiosplugin.Resource):
         return [
             nagiosplugin.Metric("release", status, context="release"),
             nagiosplugin.Metric("missing_releases", len(status.missing), min=0, context="default"),
+            # 0 while an image exists for the newest release: only a missing image is ever late
+            nagiosplugin.Metric("hours_without_image", _tenths(status.hours_without_image()), min=0),
         ]
 
 
 class ReleaseContext(nagiosplugin.Context):
-    """OK while an image exists for the newest release, or while the hours it has had none are
-    within the threshold ranges (Monitoring Plugins syntax: "72" alerts above 72 h)."""
+    """Carries the status's sentence; UNKNOWN when upstream has no release in the line. How late
+    a missing image is, the hours_without_image metric's thresholds judge."""
 
-    def __init__(self, warning: str, critical: str) -> None:
+    def __init__(self) -> None:
         super().__init__("release")
-        self.warning = nagiosplugin.Range(warning) if warning else None
-        self.critical = nagiosplugin.Range(critical) if critical else None
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         status: ReleaseStatus = metric.value
-        hours = status.hours_without_image()
-        if status.newest is None:
-            return self.result_cls(nagiosplugin.Unknown, status.summary(), metric)
-        if status.missing and self.critical is not None and not self.critical.match(hours):
-            return self.result_cls(nagiosplugin.Critical, status.summary(), metric)
-        if status.missing and self.warning is not None and not self.warning.match(hours):
-            return self.result_cls(nagiosplugin.Warn, status.summary(), metric)
-        suffix = f" (image build expected; {hours:.0f} h so far)" if status.missing else ""
-        return self.result_cls(nagiosplugin.Ok, status.summary() + suffix, metric)
+        state = nagiosplugin.Unknown if status.newest is None else nagiosplugin.Ok
+        return self.result_cls(state, status.summary(), metric)
 
 
 class ReleaseSummary(nagiosplugin.Summary):
+    """The status's sentence; while a missing image is within the thresholds, how long so far."""
+
     def ok(self, results: nagiosplugin.Results) -> str:
-        return str(results["release"].hint)
+        status: ReleaseStatus = results["release"].metric.value
+        line = str(results["release"].hint)
+        return line + (
+            f" (image build expected; {status.hours_without_image():.0f} h so far)" if status.missing else ""
+        )
 
     def problem(self, results: nagiosplugin.Results) -> str:
         try:
             return str(results["release"].hint)
         except KeyError:
             return str(results.first_significant)
+
+
+def _tenths(hours: float) -> float:
+    """HOURS to a tenth (6 minutes), printed without a trailing .0."""
+    tenths = round(hours, 1)
+    return int(tenths) if tenths.is_integer() else tenths

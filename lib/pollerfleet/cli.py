@@ -135,6 +135,7 @@ def _verify(args: argparse.Namespace) -> int:
     """Does HOST's engine container run REFERENCE's digest, healthy? The deploy job's last word."""
     from pollerfleet.clients.docker import DockerClient, DockerError, NotFound, UsageError, host_endpoint
     from pollerfleet.core.inventory import engine_name
+    from pollerfleet.core.reference import short_digest
     from pollerfleet.images.desired import TargetError, parse_reference
     from pollerfleet.images.freshness import running_image, runs
 
@@ -165,7 +166,7 @@ def _verify(args: argparse.Namespace) -> int:
             f"{args.host}: {name} does not run {target.reference} (it runs "
             f"{running.reference.registry + '/' if running.reference.registry else ''}{running.reference.repository}:"
             f"{running.reference.tag or '?'} "
-            f"{', '.join(d[:19] for d in running.digests) or 'with no registry digest'})",
+            f"{', '.join(short_digest(d) for d in running.digests) or 'with no registry digest'})",
             file=sys.stderr,
         )
         return Exit.FAILED

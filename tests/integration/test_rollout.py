@@ -69,7 +69,7 @@ def test_rollout_view(docker: Docker, registry: str, tmp_path: Path) -> None:
         r = pollerfleet(cfg, "rollout", "--json", "-vv", env=env)
         assert r.returncode == 0, r.stderr
         doc = json.loads(r.stdout)
-        v1, v5 = f"19.04.1@{digest['19.04.1'][7:19]}", f"19.04.5@{digest['19.04.5'][7:19]}"
+        v1, v5 = f"19.04.1@{digest['19.04.1'][:19]}", f"19.04.5@{digest['19.04.5'][:19]}"
         assert doc["versions"] == [
             {"version": v1, "hosts": ["poller-a", "poller-b", "poller-d"], "desired": False},
             {"version": v5, "hosts": ["poller-c"], "desired": True},

@@ -14,9 +14,10 @@ import pytest
 from pollerfleet.clients.registry import ImageInfo, NotFound, RegistryError
 from pollerfleet.core.config import Config, RegistrySettings
 from pollerfleet.core.inventory import PollerHost
+from pollerfleet.core.reference import Reference
 from pollerfleet.core.versions import Policy, parse_tag
 from pollerfleet.images.desired import DesiredImages, RegistryUnreadable, TargetError, parse_reference
-from pollerfleet.images.freshness import Reference, RegistryView, RunningImage, freshness
+from pollerfleet.images.freshness import RegistryView, RunningImage, freshness
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 REPO = "registry.example:5000/centreon/centreon-engine"

@@ -6,8 +6,9 @@ import nagiosplugin
 import pytest
 
 from pollerfleet.checks.image import ImageQuery, state_of
+from pollerfleet.core.reference import Reference
 from pollerfleet.core.versions import parse_tag
-from pollerfleet.images.freshness import Freshness, Reference, RunningImage
+from pollerfleet.images.freshness import Freshness, RunningImage
 
 DAY = 86400
 

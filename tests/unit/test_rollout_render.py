@@ -26,7 +26,10 @@ def test_breaker_open_jenkins_down_and_an_empty_desired() -> None:
     assert "circuit breaker: open: open since 2026-11-27 10:00:00: 3 consecutive failed" in " ".join(text)
     assert "last decisions: cannot read the audit log /x: Permission denied" in text
     doc = to_json(r)
-    assert doc["breaker"]["open"] and [v["version"] for v in doc["versions"]] == ["19.04.1@111111111111", "unreadable"]
+    assert doc["breaker"]["open"] and [v["version"] for v in doc["versions"]] == [
+        "19.04.1@sha256:111111111111",
+        "unreadable",
+    ]
 
 
 def test_an_empty_fleet_renders() -> None:

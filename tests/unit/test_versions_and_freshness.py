@@ -11,8 +11,9 @@ import requests
 from pollerfleet.checks.image import days_range
 from pollerfleet.clients.registry import ImageInfo, RegistryClient, RegistryError
 from pollerfleet.core.config import RegistrySettings
+from pollerfleet.core.reference import Reference
 from pollerfleet.core.versions import Policy, parse_tag
-from pollerfleet.images.freshness import Freshness, Reference, RegistryView, RunningImage, freshness
+from pollerfleet.images.freshness import Freshness, RegistryView, RunningImage, freshness
 
 NOW = 1_800_000_000.0
 DAY = 86400
@@ -110,8 +111,8 @@ def test_an_image_built_on_the_host_is_wrong_whatever_its_tag() -> None:
     f = freshness(running("19.04.5", ()), view(["19.04.5"], "sha256:other", {"19.04.5": "sha256:other"}), NOW)
     assert f.stale and f.wrong
     assert f.summary() == (
-        "centreon-engine runs 19.04.5 (image id) with no registry digest: built or loaded on the host, not an image "
-        "of reg/c/e the registry knows; the desired image is 19.04.5@sha256:other"
+        "centreon-engine runs 19.04.5 (image sha256:id) with no registry digest: built or loaded on the host, "
+        "not an image of reg/c/e the registry knows; the desired image is 19.04.5@sha256:other"
     )
 
 
@@ -184,3 +185,15 @@ def test_link_header(header: str, path: str | None) -> None:
     else:
         with pytest.raises(RegistryError, match=re.escape(path)):
             client._next_page(resp, "r")
+
+
+@pytest.mark.parametrize(
+    ("text", "short"),
+    [
+        ("reg:5000/c/e:19.04.5@sha256:" + "ab" * 32, "19.04.5@sha256:abababababab"),
+        ("c/e:19.04.5", "19.04.5"),
+        ("busybox", "latest"),
+    ],
+)
+def test_one_short_form_for_every_output(text: str, short: str) -> None:
+    assert Reference.parse(text).short == short

@@ -14,6 +14,7 @@ import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Warn
 
 from pollerfleet.clients.docker import DockerClient, DockerError, NotFound
+from pollerfleet.core.reference import Reference, short_digest
 from pollerfleet.core.timefmt import human_duration, parse_timestamp
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
@@ -75,9 +76,11 @@ class ContainerState:
     @property
     def tag(self) -> str:
         """The image tag part of the reference (``19.04.5``), or the whole reference."""
-        ref = self.image.split("@", 1)[0]
-        last = ref.rsplit("/", 1)[-1]
-        return last.split(":", 1)[1] if ":" in last else (ref or self.image_id[:19])
+        return (
+            Reference.parse(self.image, default_tag="").tag
+            or self.image.split("@", 1)[0]
+            or short_digest(self.image_id)
+        )
 
     def uptime(self, now: Optional[datetime] = None) -> Optional[float]:
         if self.status != "running" or self.started_at is None:

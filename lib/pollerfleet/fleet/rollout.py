@@ -21,6 +21,7 @@ from pollerfleet.clients.jenkins import BuildRef, JenkinsClient, JenkinsError
 from pollerfleet.core.config import Config, ConfigError
 from pollerfleet.core.inventory import PollerHost, engine_name
 from pollerfleet.core.names import printable
+from pollerfleet.core.reference import Reference, short_digest
 from pollerfleet.images.desired import DesiredImages, Target, TargetError, fleet_policy, pin_of, repository_of
 from pollerfleet.images.freshness import running_image
 
@@ -44,7 +45,7 @@ class HostImage:
     def version(self) -> str:
         if self.error:
             return "unreadable"
-        return f"{self.tag}@{self.digest[7:19]}" if self.digest else f"{self.tag} (no registry digest)"
+        return f"{self.tag}@{short_digest(self.digest)}" if self.digest else f"{self.tag} (no registry digest)"
 
     @property
     def on_desired(self) -> bool:
@@ -73,7 +74,7 @@ class Rollout:
         groups: dict[str, list[str]] = {}
         for h in self.hosts:
             groups.setdefault(h.version, []).append(h.host)
-        desired = {d.rsplit("@", 1)[1][7:19] for d in self.desired}
+        desired = {short_digest(Reference.parse(d).digest) for d in self.desired}
 
         def is_desired(version: str) -> bool:
             return "@" in version and version.rsplit("@", 1)[1] in desired
@@ -198,11 +199,8 @@ def to_json(r: Rollout) -> dict[str, Any]:
 
 
 def _short(reference: str) -> str:
-    """repository:tag@sha256:digest -> tag@digest12, as the bars name versions."""
-    if "@" not in reference:
-        return reference
-    name, digest = reference.rsplit("@", 1)
-    return f"{name.rsplit(':', 1)[-1]}@{digest[7:19]}"
+    """repository:tag@sha256:digest -> tag@sha256:digest12, as the bars name versions."""
+    return Reference.parse(reference).short if "@" in reference else reference
 
 
 def render(r: Rollout, colour: bool = False, width: int = 100, block: str = "#") -> str:

@@ -28,10 +28,10 @@ from pollerfleet.clients.registry import ImageInfo, RegistryClient, RegistryErro
 from pollerfleet.core.config import Config, ConfigError, RegistrySettings
 from pollerfleet.core.inventory import PollerHost
 from pollerfleet.core.names import printable
+from pollerfleet.core.reference import Reference, short_digest
 from pollerfleet.core.versions import Policy, parse_tag
 from pollerfleet.images.freshness import (
     Freshness,
-    Reference,
     RegistryView,
     RunningImage,
     freshness,
@@ -83,7 +83,7 @@ class Target:
 
     @property
     def shown(self) -> str:
-        return f"{self.tag}@{self.digest[:19]}"
+        return Reference("", self.repository, self.tag, self.digest).short
 
 
 def fleet_policy(cfg: Config, include: str = "", exclude: str = "", release_line: str = "") -> Policy:
@@ -298,8 +298,8 @@ class DesiredImages:
             raise TargetError(f"{repository}:{tag} is not in the registry")
         if asked is not None and asked.digest != digest:
             raise TargetError(
-                f"{repository}:{tag} is {digest[:19]}... in the registry now, not {asked.digest[:19]}...: "
-                "refusing a digest the registry no longer serves under that tag"
+                f"{repository}:{tag} is {short_digest(digest)}... in the registry now, not "
+                f"{short_digest(asked.digest)}...: refusing a digest the registry no longer serves under that tag"
             )
         return Target(repository, tag, digest, bool(pin), desired.target.newest)
 

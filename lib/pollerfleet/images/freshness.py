@@ -22,35 +22,12 @@ from pollerfleet.clients.docker import DockerClient
 from pollerfleet.clients.regcache import RegistryCache
 from pollerfleet.clients.registry import DIGEST, ImageInfo, NotFound, RegistryClient
 from pollerfleet.core import verbosity
+from pollerfleet.core.reference import Reference, short_digest
 from pollerfleet.core.timefmt import epoch, human_duration
 from pollerfleet.core.versions import Policy, TagVersion, parse_tag, releases_newer
 
 VERSION_LABEL = "org.opencontainers.image.version"
 CREATED_LABEL = "org.opencontainers.image.created"
-
-
-@dataclass(frozen=True)
-class Reference:
-    """An image reference split as Docker splits it: [registry/]repository[:tag][@digest]."""
-
-    registry: str
-    repository: str
-    tag: str
-    digest: str = ""
-
-    @classmethod
-    def parse(cls, ref: str) -> Reference:
-        name, _, digest = ref.partition("@")
-        first, sep, rest = name.partition("/")
-        registry = ""
-        if sep and ("." in first or ":" in first or first == "localhost"):
-            registry, name = first, rest
-        repo, colon, tag = name.rpartition(":")
-        if not colon or "/" in tag:
-            repo, tag = name, "latest" if not digest else ""
-        if not registry and "/" not in repo:
-            repo = f"library/{repo}"
-        return cls(registry, repo, tag, digest)
 
 
 @dataclass(frozen=True)
@@ -67,7 +44,7 @@ class RunningImage:
 
     @property
     def shown(self) -> str:
-        return self.version.tag if self.version else (self.reference.tag or self.image_id[7:19])
+        return self.version.tag if self.version else (self.reference.tag or short_digest(self.image_id))
 
 
 def running_image(client: DockerClient, container: str) -> RunningImage:
@@ -220,7 +197,9 @@ class Freshness:
         name = r.container
         if self.wrong:
             desired = self.desired
-            return self.wrong + (f"; the desired image is {desired.tag}@{desired.digest[:19]}" if desired else "")
+            return self.wrong + (
+                f"; the desired image is {desired.tag}@{short_digest(desired.digest)}" if desired else ""
+            )
         if self.held is not None:
             newest = f" (newest {self.newest.tag})" if self.newest and self.newest.tag != self.held.tag else ""
             if self.off_pin:
@@ -271,14 +250,14 @@ def wrong_image(
         return ""
     if not running.digests:
         return (
-            f"{name} runs {r.tag or '?'} (image {running.image_id[7:19] or '?'}) with no registry digest: "
+            f"{name} runs {r.tag or '?'} (image {short_digest(running.image_id) or '?'}) with no registry digest: "
             f"built or loaded on the host, not an image of {_full(r)} the registry knows"
         )
     if parse_tag(r.tag) is None:
         return f"{name} runs {_full(r)}:{r.tag or '(no tag)'}, which is not a release tag"
     if r.tag in view.digests and view.digests[r.tag] is None:  # asked, and the registry has no such tag
         return (
-            f"{name} runs {r.tag}@{running.digests[0][:19]}, a digest the registry does not serve "
+            f"{name} runs {r.tag}@{short_digest(running.digests[0])}, a digest the registry does not serve "
             f"({_full(r)}:{r.tag} is not in the registry)"
         )
     return ""

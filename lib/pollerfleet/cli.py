@@ -412,7 +412,8 @@ def _stale_result(args: argparse.Namespace) -> int:
 
 
 def _breaker(args: argparse.Namespace) -> int:
-    from pollerfleet.actions.redeploy import Redeployer, StateError
+    from pollerfleet.actions.redeploy import Redeployer
+    from pollerfleet.actions.state import StateError
     from pollerfleet.clients.jenkins import JenkinsError
 
     r = Redeployer(_load(args))

@@ -12,10 +12,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from pollerfleet.clients.jenkins import BuildRef
 from pollerfleet.core.config import RedeploySettings
+from pollerfleet.core.names import printable, valid_version
+from pollerfleet.core.versions import parse_tag
+
+if TYPE_CHECKING:  # a type only: the decision imports no registry or upstream client
+    from pollerfleet.images.release import ReleaseStatus
 
 IN_FLIGHT_SECONDS = 120  # a trigger Jenkins does not list yet still counts against the budget
 # A build the deploy job's timeout or an operator stopped (ABORTED), or one Jenkins never ran
@@ -93,9 +98,10 @@ class Ruling:
     params: Optional[dict[str, str]] = None
 
 
-def names(build: BuildRef, host: str, param: str) -> bool:
-    """Whether BUILD deploys HOST (the parameter may name several hosts, separated by spaces)."""
-    return host in build.params.get(param, "").split()
+def carries(build: BuildRef, param: str, value: str) -> bool:
+    """Whether BUILD was asked for VALUE: one of the words of its parameter PARAM (a deploy's host
+    parameter may name several hosts, separated by spaces)."""
+    return value in build.params.get(param, "").split()
 
 
 def breaker_reason(builds: list[BuildRef], state: FleetState, rules: Rules) -> str:
@@ -154,7 +160,7 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
         and t.get("queue_id") not in seen
         # an intent whose handler died before it learnt the queue item: the build Jenkins lists
         # for that host is that trigger, counted once
-        and not (t.get("queue_id") is None and any(names(b, str(t.get("host")), rules.param) for b in active))
+        and not (t.get("queue_id") is None and any(carries(b, rules.param, str(t.get("host"))) for b in active))
     ]
     mine_in_flight = [t for t in in_flight if t.get("host") == host]
     if mine_in_flight:
@@ -166,7 +172,7 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
             + (unknown if trigger.get("queue_id") is None else ""),
             queue_id=trigger.get("queue_id"),
         )
-    mine = [b for b in active if names(b, host, rules.param)]
+    mine = [b for b in active if carries(b, rules.param, host)]
     if mine:
         b = mine[0]
         return Ruling(
@@ -204,3 +210,29 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
 
 def stamp(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def decide_rebuild(
+    status: ReleaseStatus, version: str, active: list[BuildRef], job: str, param: str, dry_run: bool = False
+) -> tuple[str, Ruling]:
+    """The rebuild decision, for the handler, reconcile and the operator alike: the version asked
+    for (VERSION, else the newest upstream release without an image) and its ruling. ACTIVE are
+    the build job's queued and running builds (one build per version)."""
+    if not version:
+        if not status.missing:
+            return "", Ruling(Action.IGNORED, status.summary())
+        version = status.missing[0].version
+    if not valid_version(version):
+        return version, Ruling(Action.REFUSED, f"{printable(version)!r} is not a release version like 19.04.5")
+    wanted = parse_tag(version)
+    newest = status.newest_image
+    if newest is not None and wanted is not None and newest.version >= wanted.version:
+        return version, Ruling(Action.SKIPPED, f"an image for {version} (or newer: {newest.tag}) already exists")
+    mine = [b for b in active if carries(b, param, version)]
+    if mine:
+        b = mine[0]
+        busy = "queued" if b.number is None else "running"
+        return version, Ruling(Action.SKIPPED, f"a build of {version} is already {busy}", b.queue_id, b.number)
+    if dry_run:
+        return version, Ruling(Action.WOULD_TRIGGER, f"{job} with {param}={version}")
+    return version, Ruling(Action.TRIGGERED, f"{job} with {param}={version}", params={param: version})

@@ -154,7 +154,7 @@ class _AuditOnly:
     """What is left to do once the deadline passed: audit the decision, nothing else."""
 
     def __init__(self, cfg: config.Config) -> None:
-        from pollerfleet.actions.redeploy import AuditLog
+        from pollerfleet.actions.state import AuditLog
 
         self.audit = AuditLog(cfg.fleet.audit_log)
         self.events: list[Decision] = []

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from pollerfleet.actions.decide import Action
-from pollerfleet.actions.redeploy import AuditLog, Decision, StateError, StateStore
+from pollerfleet.actions.decide import Action, decide_rebuild
+from pollerfleet.actions.redeploy import Decision
+from pollerfleet.actions.state import AuditLog, StateError, StateStore
 from pollerfleet.clients.jenkins import JenkinsClient, JenkinsError
 from pollerfleet.clients.registry import RegistryError
 from pollerfleet.clients.upstream import UpstreamError
 from pollerfleet.core.config import Config, ConfigError
-from pollerfleet.core.names import printable, valid_version
-from pollerfleet.core.versions import Policy, parse_tag
+from pollerfleet.core.versions import Policy
 from pollerfleet.images.release import ReleaseStatus, release_status
 
 
@@ -47,34 +47,19 @@ class Rebuilder:
             status = self.status()
         except (UpstreamError, RegistryError, ConfigError, ValueError) as exc:
             return done(Action.ERROR, str(exc))
-        if not version:
-            if not status.missing:
-                return done(Action.IGNORED, status.summary())
-            version = status.missing[0].version
-        if not valid_version(version):
-            return done(Action.REFUSED, f"{printable(version)!r} is not a release version like 19.04.5")
-        wanted = parse_tag(version)
-        if status.newest_image is not None and wanted is not None and status.newest_image.version >= wanted.version:
-            return done(Action.SKIPPED, f"an image for {version} (or newer: {status.newest_image.tag}) already exists")
+        # decided once without Jenkins: a version that needs no build never waits for the lock or Jenkins
+        version, ruling = decide_rebuild(status, version, [], self.job, self.param, dry_run)
         try:
-            with self.store.locked(self.cfg.redeploy.lock_timeout):
-                active = [b for b in self.jenkins.active(self.job) if b.params.get(self.param) == version]
-                if active:
-                    b = active[0]
-                    return done(
-                        Action.SKIPPED,
-                        f"a build of {version} is already {'queued' if b.number is None else 'running'}",
-                        queue_id=b.queue_id,
-                        build=b.number,
-                    )
-                if dry_run:
-                    return done(Action.WOULD_TRIGGER, f"{self.job} with {self.param}={version}")
-                queue_id = self.jenkins.trigger(self.job, {self.param: version})
-        except (JenkinsError, ConfigError) as exc:
+            if ruling.action in (Action.TRIGGERED, Action.WOULD_TRIGGER):
+                with self.store.locked(self.cfg.redeploy.lock_timeout):
+                    active = self.jenkins.active(self.job)
+                    version, ruling = decide_rebuild(status, version, active, self.job, self.param, dry_run)
+                    if ruling.params is not None:
+                        queue_id = self.jenkins.trigger(self.job, ruling.params)
+                        return done(ruling.action, ruling.reason, queue_id=queue_id)
+        except (JenkinsError, ConfigError, TimeoutError, OSError, StateError) as exc:
             return done(Action.ERROR, str(exc))
-        except (TimeoutError, OSError, StateError) as exc:
-            return done(Action.ERROR, str(exc))
-        return done(Action.TRIGGERED, f"{self.job} with {self.param}={version}", queue_id=queue_id)
+        return done(ruling.action, ruling.reason, ruling.queue_id, ruling.build)
 
     def log(self, decision: Decision, **extra: object) -> Optional[str]:
         return self.audit.write(decision, **extra)

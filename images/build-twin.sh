@@ -24,7 +24,7 @@ tag=$1
 DOCKER=${DOCKER:-docker}
 export DOCKER_BUILDKIT=0 # the legacy builder: --network none, no buildx needed
 suite=bookworm
-packages=supervisor,openssh-server,postfix,nagios4-core,python3,rsync,procps
+packages=supervisor,openssh-server,postfix,bsd-mailx,nagios4-core,python3,rsync,procps
 key=$(printf '%s\n' "$suite" "--variant=apt" "$packages" | sha256sum | cut -c1-16)
 cache=${TWIN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pollerfleet/twin}
 rootfs="$cache/rootfs-$suite-$key.tar"

@@ -17,7 +17,7 @@ from pollerfleet.clients.upstream import UpstreamError, UpstreamRepo
 from tests.helpers import PLUGINS, Docker, pollerfleet, run_plugin, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
-from tests.upstream_repo import Server, build_rpm, make_repo
+from tests.upstream_repo import STABLE, Server, centreon_layout, make_repo
 
 pytestmark = [pytest.mark.upstream, pytest.mark.registry]
 NOW = time.time()
@@ -29,17 +29,15 @@ JOB = "build-centreon-poller"
 @pytest.fixture(scope="module")
 def repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     top = tmp_path_factory.mktemp("rpmbuild")
-    rpms = [
-        build_rpm(top, "centreon-engine", "19.04.1", mtime=NOW - 90 * DAY),
-        build_rpm(top, "centreon-engine", "19.04.5", mtime=NOW - 30 * DAY),
-        build_rpm(top, "centreon-engine", "19.04.10", mtime=NOW - 2 * DAY),
-        build_rpm(top, "centreon-engine", "19.10.0", mtime=NOW - 1 * DAY),
-        build_rpm(top, "centreon-broker", "20.10.0", mtime=NOW - 1 * DAY),
-    ]
     root = tmp_path_factory.mktemp("www")
-    make_repo(root / "gz", rpms, "gz")
+    # Centreon's own layout: the engine (an x86_64 build) in 19.04/el7/stable/x86_64/, the release
+    # RPM and plugin packs in .../noarch/ (19.10.0 is there for the release-line cases)
+    engines = [("19.04.1", NOW - 90 * DAY), ("19.04.5", NOW - 30 * DAY), ("19.04.10", NOW - 2 * DAY)]
+    layout = centreon_layout(root / "centreon", top, [*engines, ("19.10.0", NOW - 1 * DAY)])
+    rpms = sorted(layout["x86_64"].glob("*.rpm"))
     make_repo(root / "xz", rpms, "xz")
-    make_repo(root / "old", rpms[:2], "gz")
+    oldest = ("centreon-engine-19.04.1-", "centreon-engine-19.04.5-")
+    make_repo(root / "old", [r for r in rpms if r.name.startswith(oldest)])
     # broken copies
     make_repo(root / "missing", rpms, "gz")
     repomd = root / "missing" / "repodata" / "repomd.xml"
@@ -56,7 +54,9 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     (root / "badrepomd" / "repodata" / "repomd.xml").write_text("this is not xml <")
     server = Server(root)
     yield {
-        **{k: f"{server.url}/{k}" for k in ("gz", "xz", "old", "missing", "truncated", "garbage", "badrepomd")},
+        **{k: f"{server.url}/{k}" for k in ("xz", "old", "missing", "truncated", "garbage", "badrepomd")},
+        "gz": f"{server.url}/centreon/{STABLE}/x86_64/",
+        "noarch": f"{server.url}/centreon/{STABLE}/noarch/",
         "down": "http://127.0.0.1:9/",
     }
     server.stop()
@@ -67,6 +67,7 @@ def test_reads_every_version_of_the_package(repos: dict[str, str], kind: str) ->
     found = UpstreamRepo(repos[kind]).packages("centreon-engine")
     assert sorted(p.version for p in found) == ["19.04.1", "19.04.10", "19.04.5", "19.10.0"]
     assert {p.release for p in found} == {"1.el7"}
+    assert {p.repo.rstrip("/") for p in found} == {repos[kind].rstrip("/")}
     p10 = next(p for p in found if p.version == "19.04.10")
     assert p10.time is not None and abs(p10.time - (NOW - 2 * DAY)) < 5
 
@@ -92,6 +93,25 @@ def test_broken_repositories_say_why(repos: dict[str, str], kind: str, reason: s
     )
     assert r.rc == 3 and r.err == "" and reason in r.line, r.out
     assert r.line.startswith("RELEASE UNKNOWN - ")
+
+
+def test_a_watch_on_centreons_noarch_repository_alone_says_it_can_never_fire(
+    repos: dict[str, str], registry: str, image_repo: str, tmp_path: Path
+) -> None:
+    """noarch/ has centreon-release and the plugin packs, never centreon-engine: a watch on it
+    alone would stay silent forever, so it is UNKNOWN with the reason; with the $basearch
+    repository too (both of centreon-release-19.04's repositories) it sees 19.04.10."""
+    assert UpstreamRepo(repos["noarch"]).packages("centreon-engine") == []
+    assert [p.name for p in UpstreamRepo(repos["noarch"]).packages("centreon-release")] == ["centreon-release"]
+    r = run_plugin("check_engine_release", "--config", str(config(tmp_path, registry, image_repo, [repos["noarch"]])))
+    assert (r.rc, r.err) == (3, "")
+    assert r.line == (
+        f"RELEASE UNKNOWN - no centreon-engine package at all in {repos['noarch']}: Centreon publishes "
+        "centreon-engine in its $basearch repository (.../el7/stable/x86_64/), not in noarch/"
+    ), r.out
+    both = config(tmp_path, registry, image_repo, [repos["noarch"], repos["gz"]])
+    r = run_plugin("check_engine_release", "--config", str(both))
+    assert r.rc == 1 and r.line.startswith("RELEASE WARNING - centreon-engine 19.04.10 upstream since "), r.out
 
 
 def test_download_bound(repos: dict[str, str]) -> None:

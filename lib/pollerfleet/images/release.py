@@ -66,13 +66,20 @@ def upstream_versions(
                 "set [upstream] allow_http = true only if no https mirror exists"
             )
     found: dict[str, Package] = {}
+    seen = 0
     for url in urls:
         for p in UpstreamRepo(url, timeout, max_bytes).packages(package):
+            seen += 1
             if not in_line(p.version, policy):
                 continue
             old = found.get(p.version)
             if old is None or p.newer_than(old) or (compare(p, old) == 0 and (p.time or 0) < (old.time or 0)):
                 found[p.version] = p  # the earliest appearance of a version says since when it exists
+    if not seen:  # a watch that can never fire: say so, not "no release yet"
+        raise UpstreamError(
+            f"no {package} package at all in {', '.join(urls)}: Centreon publishes centreon-engine in its "
+            "$basearch repository (.../el7/stable/x86_64/), not in noarch/"
+        )
     return sorted(found.values(), key=_version, reverse=True)
 
 

@@ -59,7 +59,7 @@ command_check_interval=1s
 interval_length=1
 accept_passive_service_checks=1
 execute_service_checks=0
-execute_host_checks=0
+execute_host_checks=1
 enable_notifications=0
 enable_flap_detection=0
 log_rotation_method=n
@@ -120,7 +120,9 @@ def hosts(names: list[str]) -> str:
     return (
         "".join(
             f"define host {{\n  host_name {n}\n  address 127.0.0.1\n  check_command check_dummy\n"
-            "  max_check_attempts 1\n  check_period 24x7\n  active_checks_enabled 0\n"
+            # the engine runs the host checks itself (the poller's health check requires that it
+            # runs checks), every 2 s on the tests' clock; services stay passive for the tests
+            "  max_check_attempts 1\n  check_period 24x7\n  active_checks_enabled 1\n  check_interval 2\n"
             "  passive_checks_enabled 1\n  contacts nobody\n}\n"
             for n in names
         )

@@ -48,6 +48,22 @@ def inspect(**state: object) -> dict[str, object]:
             Critical,
             "engine running but unhealthy: no command pipe",
         ),
+        (
+            {
+                "Health": {
+                    "Status": "healthy",
+                    "Log": [{"Output": "engine ran checks 3 s ago; broker module: not configured"}],
+                }
+            },
+            Ok,
+            "engine running (image 19.04.5, up 59m59s): engine ran checks 3 s ago; broker module: not configured",
+        ),
+        (
+            {"Health": {"Status": "starting", "Log": [{"Output": "engine has run no check since it started 9 s"}]}},
+            Warn,
+            "engine running (image 19.04.5, up 59m59s), health check still starting: "
+            "engine has run no check since it started 9 s",
+        ),
         ({"OOMKilled": True}, Warn, "engine running (image 19.04.5, up 59m59s), but was OOM-killed"),
         (
             {"Status": "exited", "Running": False, "ExitCode": 137, "OOMKilled": True},

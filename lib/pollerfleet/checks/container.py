@@ -54,7 +54,7 @@ class ContainerState:
         log = health.get("Log") or []
         last_output = ""
         if log and isinstance(log[-1], dict):
-            last_output = " ".join(str(log[-1].get("Output", "")).split())[:120]
+            last_output = " ".join(str(log[-1].get("Output", "")).split())[:160]
         nets = ((doc.get("NetworkSettings") or {}).get("Networks")) or {}
         code = state.get("ExitCode")
         return cls(
@@ -123,11 +123,14 @@ def assess(state: ContainerState, now: Optional[datetime] = None) -> tuple[Servi
         return Critical, f"{n} running but unhealthy{detail}"
     up = state.uptime(now)
     desc = f"{n} running (image {state.tag}, up {human_duration(up or 0)})"
+    # what the image's health check last said (the poller's: whether the engine runs checks and
+    # its broker module holds its connection), so OK says what was checked, not only "running"
+    said = f": {state.health_output}" if state.health_output else ""
     if state.health == "starting":
-        return Warn, f"{desc}, health check still starting"
+        return Warn, f"{desc}, health check still starting{said}"
     if state.oom_killed:
         return Warn, f"{desc}, but was OOM-killed"
-    return Ok, desc
+    return Ok, f"{desc}{said}" if state.health == "healthy" else desc
 
 
 class ContainerResource(nagiosplugin.Resource):

@@ -13,7 +13,8 @@
 #     "connected": the module holds its connection to the central. Without statistics in the
 #     module's configuration the connection is not judged, and the output says so.
 # One line says which conditions were checked: "engine ran checks 12 s ago; broker module: not
-# configured". Python 3.6 (CentOS 7's python3) for the file parsing.
+# configured". One awk reads the main file and the status file (cheap enough every few seconds on a
+# loaded host); python3 (3.6, CentOS 7's) reads the broker statistics, only where cbmod is loaded.
 set -Eeuo pipefail
 pipe=${ENGINE_COMMAND_FILE:-/var/lib/centreon-engine/rw/centengine.cmd}
 if [ -s /run/pollerfleet-no-config ]; then # the entrypoint still waits for a first configuration
@@ -30,17 +31,78 @@ if [ ! -p "$pipe" ]; then
   echo "command pipe $pipe is missing"
   exit 1
 fi
-# the main file is the engine's last argument; its start time bounds what counts as its own work
-config=$(tr '\0' '\n' <"/proc/$pid/cmdline" | tail -n 1)
-up=$(ps -o etimes= -p "$pid" | tr -d ' ')
-exec python3 - "$config" "$up" <<'PY'
+# The main file is the engine's last argument; the engine's age (from /proc, in clock ticks of
+# 1/100 s on Linux) bounds what counts as its own work. No process is spawned for either: on a
+# loaded host every fork counts against the health check's timeout.
+config=""
+while IFS= read -r -d '' arg; do config=$arg; done <"/proc/$pid/cmdline"
+read -r -a stat <"/proc/$pid/stat"
+read -r uptime _ </proc/uptime
+up=$((${uptime%.*} - stat[21] / 100))
+printf -v now '%(%s)T' -1
+[ -r "$config" ] || { echo "cannot read the engine's main file $config"; exit 1; }
+# one awk reads the main file (the last value of a setting wins, as for the engine), then the status
+# file it names; it prints the verdict, and on a second line the cbmod module's arguments, if any
+verdict=$(awk -v now="$now" -v up="$up" -v periods="${HEALTH_CHECK_PERIODS:-3}" \
+  -v min_window="${HEALTH_MIN_WINDOW:-30}" '
+  function fail(why) { print why; exit 1 }
+  function value(line) { sub(/^[^=]*=[ \t]*/, "", line); return line }
+  /^[ \t]*status_file[ \t]*=/ { path = value($0) }
+  /^[ \t]*interval_length[ \t]*=/ { unit = value($0) }
+  /^[ \t]*status_update_interval[ \t]*=/ { lag = value($0) }
+  # the engine may load several modules: centreon-broker'"'"'s is cbmod.so, its argument its file
+  /^[ \t]*broker_module[ \t]*=/ && module == "" { m = value($0); if (m ~ /^[^ \t]*cbmod/) module = m }
+  END {
+    if (path == "") path = "/var/log/centreon-engine/status.dat"
+    while ((read = (getline line < path)) > 0) {
+      if (line ~ /^[a-z]+ \{$/) { block = substr(line, 1, index(line, " ") - 1); split("", f); continue }
+      if (line ~ /^[ \t]*\}$/) {
+        if (block == "programstatus") {
+          start = f["program_start"] + 0
+          disabled = f["active_service_checks_enabled"] == "0" && f["active_host_checks_enabled"] == "0"
+        } else if ((block == "hoststatus" || block == "servicestatus") && f["active_checks_enabled"] == "1" \
+                   && f["check_interval"] + 0 > 0) {
+          active++
+          if (!shortest || f["check_interval"] + 0 < shortest) shortest = f["check_interval"] + 0
+          if ((f["check_type"] == "" || f["check_type"] == "0") && f["last_check"] + 0 > last)
+            last = f["last_check"] + 0
+        }
+        block = ""
+        continue
+      }
+      if (block != "" && index(line, "=")) {
+        sub(/^[ \t]+/, "", line)
+        f[substr(line, 1, index(line, "=") - 1)] = substr(line, index(line, "=") + 1)
+      }
+    }
+    if (read < 0) fail("engine status file " path " not written yet; engine up " up " s")
+    if (start < now - up - 5) fail("engine status file " path " is not this engine\047s yet (engine up " up " s)")
+    if (disabled) fail("engine executes no checks: active host and service checks are disabled")
+    if (!active) fail("engine executes no checks: no host or service is actively checked")
+    unit = unit == "" ? 60 : unit + 0
+    lag = lag == "" ? 60 : lag + 0
+    window = periods * shortest * unit
+    if (window < min_window) window = min_window
+    if (last < start) fail("engine has run no check since it started " int(now - start) " s ago")
+    if (now - last > window + lag)
+      fail("engine ran its last check " int(now - last) " s ago (more than " periods " x its shortest interval " \
+           shortest * unit " s)")
+    print "engine ran checks " (now > last ? int(now - last) : 0) " s ago"
+    print module
+  }' "$config") || { echo "$verdict"; exit 1; }
+engine=${verdict%%$'\n'*}
+module=""
+if [[ "$verdict" == *$'\n'* ]]; then module=${verdict#*$'\n'}; fi
+if [ -z "$module" ]; then
+  echo "$engine; broker module: not configured"
+  exit 0
+fi
+read -r _ module_config _ <<<"$module"
+exec python3 - "$engine" "${module_config:-}" <<'PY'
 import json, os, re, select, sys, time
 
-config, up = sys.argv[1], int(sys.argv[2])
+engine, module_config = sys.argv[1], sys.argv[2]
 now = time.time()
-started = now - up
-periods = int(os.environ.get("HEALTH_CHECK_PERIODS") or 3)
-min_window = int(os.environ.get("HEALTH_MIN_WINDOW") or 30)
 
 
 class Unhealthy(Exception):
@@ -51,81 +113,11 @@ def fail(why):
     raise Unhealthy(why)
 
 
-def main_settings(path):
-    found = {"broker_module": []}
-    try:
-        with open(path, errors="replace") as f:
-            for line in f:
-                key, sep, value = line.strip().partition("=")
-                if sep and not key.startswith("#"):
-                    if key == "broker_module":
-                        found[key].append(value.strip())
-                    else:
-                        found[key] = value.strip()
-    except OSError as exc:
-        fail("cannot read the engine's main file {}: {}".format(path, exc.strerror))
-    return found
-
-
 def number(text, default):
     try:
         return float(text)
     except (TypeError, ValueError):
         return default
-
-
-def status_blocks(path):
-    blocks = []
-    with open(path, errors="replace") as f:
-        entry = None
-        for line in f:
-            line = line.strip()
-            if line.endswith("{"):
-                entry = {"": line[:-1].strip()}
-            elif line == "}":
-                if entry is not None:
-                    blocks.append(entry)
-                entry = None
-            elif entry is not None:
-                key, _, value = line.partition("=")
-                entry[key] = value
-    return blocks
-
-
-def engine_part(s):
-    path = s.get("status_file") or "/var/log/centreon-engine/status.dat"
-    try:
-        blocks = status_blocks(path)
-    except OSError as exc:
-        fail("engine status file {} not readable ({}); engine up {} s".format(path, exc.strerror, up))
-    program = next((b for b in blocks if b[""] == "programstatus"), {})
-    start = number(program.get("program_start"), 0)
-    if start < started - 5:
-        fail("engine status file {} is not this engine's yet (engine up {} s)".format(path, up))
-    if program.get("active_service_checks_enabled") == "0" and program.get("active_host_checks_enabled") == "0":
-        fail("engine executes no checks: active host and service checks are disabled")
-    unit = number(s.get("interval_length"), 60) or 60
-    active = [
-        b
-        for b in blocks
-        if b[""] in ("hoststatus", "servicestatus")
-        and b.get("active_checks_enabled") == "1"
-        and number(b.get("check_interval"), 0) > 0
-    ]
-    if not active:
-        fail("engine executes no checks: no host or service is actively checked")
-    shortest = min(number(b.get("check_interval"), 0) for b in active) * unit
-    window = max(periods * shortest, min_window) + number(s.get("status_update_interval"), 60)
-    last = max((number(b.get("last_check"), 0) for b in active if b.get("check_type", "0") == "0"), default=0)
-    if last < start:
-        fail("engine has run no check since it started {} s ago".format(int(now - start)))
-    if now - last > window:
-        fail(
-            "engine ran its last check {} s ago (more than {} x its shortest interval {:g} s)".format(
-                int(now - last), periods, shortest
-            )
-        )
-    return "engine ran checks {} s ago".format(max(0, int(now - last)))
 
 
 def read_stats(path, timeout=3.0):
@@ -150,12 +142,7 @@ def read_stats(path, timeout=3.0):
     return data
 
 
-def broker_part(s):
-    modules = [m for m in s["broker_module"] if "cbmod" in m.split(" ", 1)[0]]
-    if not modules:
-        return "broker module: not configured"
-    args = modules[0].split()
-    module_config = args[1] if len(args) > 1 else ""
+def broker_part():
     try:
         with open(module_config, errors="replace") as f:
             text = f.read()
@@ -184,13 +171,7 @@ def broker_part(s):
 
 
 try:
-    settings = main_settings(config)
-    engine = engine_part(settings)
-except Unhealthy as exc:
-    print(exc)
-    sys.exit(1)
-try:
-    print("{}; {}".format(engine, broker_part(settings)))
+    print("{}; {}".format(engine, broker_part()))
 except Unhealthy as exc:
     print("{}; {}".format(exc, engine))
     sys.exit(1)

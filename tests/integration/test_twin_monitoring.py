@@ -183,8 +183,6 @@ def pollers(
             "centreon_poller_health_retries": 60,
             "centreon_poller_health_delay": 1,
             **twin_vars(link, cache, poller_id),
-            # the first check must run within the start period: room for a loaded test machine
-            "centreon_poller_healthcheck": {"interval": "1s", "start_period": "30s", "retries": 4},
         }
     yield p
     forwarder.close()

@@ -37,6 +37,8 @@ class Engine:
 
     def configure(self, broker: str = "") -> None:
         lines = [f"status_file={self.tmp}/status.dat", "interval_length=1", "status_update_interval=1"]
+        # as Centreon 19.04 generates them: the external command module first, then cbmod
+        lines.append("broker_module=/usr/lib64/centreon-engine/externalcmd.so")
         if broker:
             lines.append(f"broker_module=/usr/lib64/nagios/cbmod.so {broker}")
         self.main.write_text("\n".join(lines) + "\n")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Healthy when the poller monitors, not merely when centengine runs:
-#   - supervisord has kept the engine up past its start time, and its command pipe exists (the
-#     entrypoint removes a pipe an earlier container left on the mount, so a present one is this
-#     engine's);
+#   - the engine has been up past supervisord's start time (5 s: not a crash loop), and its command
+#     pipe exists (the entrypoint removes a pipe an earlier container left on the mount, so a
+#     present one is this engine's);
 #   - the engine's status file (status_file of the main file it runs; 19.04 generates
 #     /var/log/centreon-engine/status.dat) was written by this engine and says it has run an active
 #     check since it started, within HEALTH_CHECK_PERIODS (3) times the shortest check interval of
@@ -21,25 +21,29 @@ if [ -s /run/pollerfleet-no-config ]; then # the entrypoint still waits for a fi
   echo "no engine configuration yet: $(head -c 300 /run/pollerfleet-no-config)"
   exit 1
 fi
-state=$(supervisorctl -c /etc/supervisord.conf status centengine 2>/dev/null | awk '{print $2}') || true
 pid=$(pgrep -o -x centengine) || pid=""
-if [ "$state" != RUNNING ] || [ -z "$pid" ]; then
-  echo "centengine is not running (supervisord: ${state:-no answer})"
-  exit 1
-fi
-if [ ! -p "$pipe" ]; then
-  echo "command pipe $pipe is missing"
+if [ -z "$pid" ]; then
+  echo "centengine is not running"
   exit 1
 fi
 # The main file is the engine's last argument; the engine's age (from /proc, in clock ticks of
-# 1/100 s on Linux) bounds what counts as its own work. No process is spawned for either: on a
-# loaded host every fork counts against the health check's timeout.
+# 1/100 s on Linux) bounds what counts as its own work. Builtins only, no supervisorctl: on a loaded
+# host every fork and every Python start counts against the health check's timeout.
 config=""
 while IFS= read -r -d '' arg; do config=$arg; done <"/proc/$pid/cmdline"
 read -r -a stat <"/proc/$pid/stat"
 read -r uptime _ </proc/uptime
 up=$((${uptime%.*} - stat[21] / 100))
 printf -v now '%(%s)T' -1
+# supervisord's startsecs (5): an engine that crashes and is restarted in a loop is never older
+if [ "$up" -lt "${ENGINE_START_SECONDS:-5}" ]; then
+  echo "centengine started only $up s ago"
+  exit 1
+fi
+if [ ! -p "$pipe" ]; then
+  echo "command pipe $pipe is missing"
+  exit 1
+fi
 [ -r "$config" ] || { echo "cannot read the engine's main file $config"; exit 1; }
 # one awk reads the main file (the last value of a setting wins, as for the engine), then the status
 # file it names; it prints the verdict, and on a second line the cbmod module's arguments, if any

@@ -1,6 +1,6 @@
 """images/centreon-engine/healthcheck.sh's verdict on an engine's status file and a broker module's
-statistics, edge case by edge case. supervisorctl and pgrep are stand-ins here (the process they
-name is real: the script reads its command line and age from /proc and ps); the whole script runs
+statistics, edge case by edge case. pgrep is a stand-in here (the process it names is real: the
+script reads its command line and age from /proc); the whole script runs
 against a real engine in tests/integration/test_twin_monitoring.py. The broker module's statistics
 are what centreon-broker 19.04 writes (stats/src/builder.cc: "endpoint NAME" objects whose "state"
 is connected, connecting or blocked) into the json_fifo of the module's configuration (Centreon
@@ -53,13 +53,15 @@ class Engine:
             text += f"{kind} {{\n" + "".join(f"\t{k}={v}\n" for k, v in fields.items()) + "\t}\n\n"
         (self.tmp / "status.dat").write_text(text)
 
-    def health(self) -> tuple[int, str]:
+    def health(self, **env: str) -> tuple[int, str]:
         r = subprocess.run(
             ["bash", str(HEALTHCHECK)],
             env={
                 "PATH": f"{self.tmp / 'bin'}:/usr/bin:/bin",
                 "ENGINE_COMMAND_FILE": str(self.tmp / "centengine.cmd"),
                 "HEALTH_MIN_WINDOW": "0",  # the engine's own intervals alone, on a test's clock
+                "ENGINE_START_SECONDS": "0",  # the stand-in engine has just started
+                **env,
             },
             capture_output=True,
             text=True,
@@ -77,7 +79,6 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(main)])
     stubs = tmp_path / "bin"
     stubs.mkdir()
-    (stubs / "supervisorctl").write_text(f"#!/bin/sh\necho 'centengine RUNNING pid {proc.pid}, uptime 0:00:09'\n")
     (stubs / "pgrep").write_text(f"#!/bin/sh\necho {proc.pid}\n")
     for stub in stubs.iterdir():
         stub.chmod(0o755)
@@ -94,6 +95,14 @@ def test_an_engine_that_ran_a_check_recently_is_healthy(engine: Engine) -> None:
     engine.status(now - 3, [{"host_name": "web01", "last_check": int(now - 2)}])
     rc, out = engine.health()
     assert rc == 0 and re.fullmatch(r"engine ran checks [2-4] s ago; broker module: not configured", out), out
+
+
+def test_an_engine_younger_than_supervisords_start_time_is_not_healthy_yet(engine: Engine) -> None:
+    """supervisord restarts a crashing engine: one that never lives past startsecs never passes."""
+    now = time.time()
+    engine.status(now - 3, [{"host_name": "web01", "last_check": int(now - 2)}])
+    rc, out = engine.health(ENGINE_START_SECONDS="5")
+    assert (rc, out) in ((1, "centengine started only 0 s ago"), (1, "centengine started only 1 s ago"))
 
 
 @pytest.mark.parametrize(

@@ -158,10 +158,12 @@ def pollers(
     docker("push", tag)
     digest = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", tag))[-1].split("@")[1]
     cache = tmp / "central-cache"
-    # mon01 runs checks and has a contact to notify; idle01's engine executes no checks at all
-    engine = generate(cache, 11, extra="cfg_file=/etc/centreon-engine/notify.cfg\nenable_notifications=1\n")
+    # mon01 runs checks and has a contact to notify; idle01's engine executes no checks at all;
+    # modules=(): nagios4 cannot load Centreon's broker modules (the twin has no cbmod)
+    notify = "cfg_file=/etc/centreon-engine/notify.cfg\nenable_notifications=1\n"
+    engine = generate(cache, 11, extra=notify, modules=())
     (engine / "notify.cfg").write_text(notify_objects("oncall@example.net"))
-    generate(cache, 12, extra="execute_host_checks=0\nexecute_service_checks=0\n")
+    generate(cache, 12, extra="execute_host_checks=0\nexecute_service_checks=0\n", modules=())
     link = tmp / "central-link"
     forwarder = central_link(link, int(sshd["PFT_SSHD_PORT"]))
     central_key = tmp / "central_id"

@@ -192,7 +192,22 @@ class RegistryClient:
     def _get(self, path: str, what: str, headers: Optional[dict[str, str]] = None) -> requests.Response:
         return self._request("GET", path, what, headers or {})
 
-    def _request(self, method: str, path: str, what: str, headers: dict[str, str]) -> requests.Response:
+    def put_tag(self, repository: str, digest: str, tag: str) -> str:
+        """Point TAG of REPOSITORY at the manifest DIGEST (canary promotion's channel and block tags):
+        the same manifest, byte for byte and with its media type, PUT under TAG; no layer moves.
+        Needs push rights. Returns the digest the registry answered (DIGEST)."""
+        what = f"{repository}@{digest[:19]} as {repository}:{tag}"
+        src = self._get(f"/v2/{repository}/manifests/{digest}", f"read the manifest of {what}", {"Accept": ACCEPT})
+        media = src.headers.get("Content-Type", "").split(";")[0].strip() or DOCKER_MANIFEST
+        resp = self._request(
+            "PUT", f"/v2/{repository}/manifests/{tag}", f"tag {what}", {"Content-Type": media}, data=src.content
+        )
+        answered = resp.headers.get("Docker-Content-Digest", "") or digest
+        return self._digest(answered, what, "Docker-Content-Digest")
+
+    def _request(
+        self, method: str, path: str, what: str, headers: dict[str, str], data: Optional[bytes] = None
+    ) -> requests.Response:
         """One request; a 401 challenge (basic or bearer) is answered once, by the session's auth."""
         timeout = self.settings.timeout
         self._what = what  # named in the token service's errors
@@ -201,7 +216,9 @@ class RegistryClient:
             raise RegistryError(f"refused to send a request for {what} to {peers.shown(url)}: not {self.base}")
         try:
             for _ in range(2):
-                resp = self._session.request(method, url, headers=headers, timeout=timeout, verify=self._verify)
+                resp = self._session.request(
+                    method, url, headers=headers, data=data, timeout=timeout, verify=self._verify
+                )
                 if resp.status_code != 401 or not self._auth.answer(resp):
                     break
         except peers.PeerRefused as exc:

@@ -93,13 +93,18 @@ def observe(
 
     hosts = [fleet[name] for name in sorted(fleet)]
     images = DesiredImages(cfg, fleet_policy(cfg), use_cache=True)
-    targets: dict[tuple[str, str], Any] = {}
+    targets: dict[tuple[str, str, str], Any] = {}
+    try:
+        has_canaries = bool(images.canaries())
+    except TargetError:
+        has_canaries = False  # the inventory is unreadable: each target says so
 
-    def target(repository: str, pin: str) -> Any:
-        key = (repository, pin)
+    def target(repository: str, pin: str, poller: Any = None) -> Any:
+        # canary promotion: a canary and the others may have different desired images
+        key = (repository, pin, poller.name if poller is not None and has_canaries else "")
         if key not in targets:
             try:
-                targets[key] = images.target(repository, pin)
+                targets[key] = images.for_host(poller) if poller is not None else images.target(repository, pin)
             except (TargetError, ConfigError, ValueError) as exc:
                 targets[key] = str(exc)
         return targets[key]
@@ -126,7 +131,7 @@ def observe(
             continue
         if repository not in repositories:
             repositories.append(repository)
-        t = target(repository, h.pin)
+        t = target(repository, h.pin, poller)
         if isinstance(t, Target):
             h.desired = t.reference
         else:

@@ -8,6 +8,9 @@ reconcile, ``pollerfleet status`` and the deploy job (jenkins/deploy-poller.sh) 
   off it (the check says "held at X (newest Y)").
 - Otherwise: the newest release tag under the version policy, at its current digest. A rebuild
   pushed under the same tag has another digest, so it is a new desired image.
+- Canary promotion (images/promotion.py), when the inventory names canaries (``poller_canary``):
+  that newest image (the candidate) goes to the canaries only; every other host's desired image
+  is the last promoted one (the registry's channel tag); a blocked candidate goes to no host.
 
 The answer is a full reference, ``repository:tag@sha256:digest``: what the deploy pulls and runs
 is exactly what the check compared against.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +28,14 @@ from typing import Callable, Iterator, Optional
 
 from pollerfleet.clients.docker import DockerClient
 from pollerfleet.clients.regcache import RegistryCache
-from pollerfleet.clients.registry import ImageInfo, RegistryClient, RegistryError, registry_base, settings_for
+from pollerfleet.clients.registry import (
+    ImageInfo,
+    NotFound,
+    RegistryClient,
+    RegistryError,
+    registry_base,
+    settings_for,
+)
 from pollerfleet.core.config import Config, ConfigError, RegistrySettings
 from pollerfleet.core.inventory import PollerHost
 from pollerfleet.core.names import printable
@@ -38,6 +49,8 @@ from pollerfleet.images.freshness import (
     registry_view,
     running_image,
 )
+from pollerfleet.images.promotion import Channel, Stage, desired_under_promotion, is_canary, soak_note
+from pollerfleet.images.promotion_state import PromotionState, PromotionStateError
 
 PIN_VAR = "poller_image_tag"
 REPOSITORY_VAR = "poller_image_repository"
@@ -129,6 +142,22 @@ def registry_settings(cfg: Config, image_registry: str, explicit_url: Optional[s
     return settings_for(s, url)
 
 
+def _promoted_tag(view: RegistryView, connect: Callable[[], RegistryClient], path: str, digest: str) -> str:
+    """The release tag the promoted image was pushed as: the newest of the five newest release tags
+    that still serves DIGEST ('' when none does: a rebuild moved it; the deploy pulls by digest)."""
+    for tv in reversed(view.releases[-5:]):
+        served = view.digests.get(tv.tag)
+        if served is None and tv.tag not in view.digests:
+            try:
+                served = connect().digest(path, tv.tag)
+            except NotFound:
+                served = None
+            view.digests[tv.tag] = served
+        if served == digest:
+            return tv.tag
+    return ""
+
+
 def _same_registry(base: str, image_registry: str) -> bool:
     return not image_registry or base.split("://", 1)[1].lower() == image_registry.lower()
 
@@ -152,6 +181,84 @@ class DesiredImages:
         ttl = s.cache_ttl if cache_ttl is None else cache_ttl
         self.cache = RegistryCache(Path(s.cache_dir), ttl) if use_cache and ttl > 0 else None
         self._connect = connect or (lambda settings, platform: RegistryClient(settings, platform))
+        self._canaries: Optional[frozenset[str]] = None
+        self.clock: Callable[[], float] = time.time
+
+    def canaries(self) -> frozenset[str]:
+        """The fleet inventory's canaries (``poller_canary``); none without an inventory."""
+        if self._canaries is None:
+            path = self.cfg.fleet.inventory
+            if path is None:
+                self._canaries = frozenset()
+            else:
+                from pollerfleet.core import inventory
+
+                try:
+                    fleet = inventory.load(path, self.cfg.fleet.group, cache_dir=self.cfg.registry.cache_dir)
+                except inventory.InventoryError as exc:
+                    raise TargetError(str(exc)) from None
+                self._canaries = frozenset(n for n, h in fleet.items() if is_canary(h.vars))
+        return self._canaries
+
+    def _channel_tags(self, host: Optional[PollerHost]) -> tuple[str, ...]:
+        return (self.cfg.rollout.channel_tag,) if host is not None and self.canaries() else ()
+
+    def promote(
+        self,
+        host: Optional[PollerHost],
+        target: Target,
+        view: RegistryView,
+        connect: Callable[[], RegistryClient],
+        running_digests: tuple[str, ...] = (),
+    ) -> tuple[Target, Optional[ImageInfo], str, str]:
+        """The promotion part of the rule: (the target, the promoted image when HOST is kept on it,
+        the note on the candidate, why the image HOST runs is blocked ('' if it is not))."""
+        if host is None or not host.name or target.held or not self.canaries():
+            return target, None, "", ""
+        path = Reference.parse(target.repository).repository
+        channel_tag = self.cfg.rollout.channel_tag
+        promoted = view.digests.get(channel_tag) or ""
+        try:
+            central = PromotionState(self.cfg.fleet.state_dir).blocked()
+        except PromotionStateError as exc:
+            raise TargetError(str(exc)) from None
+        except OSError:
+            central = {}
+        blocked = frozenset(view.blocked) | frozenset(central)
+        promoted_tag = _promoted_tag(view, connect, path, promoted) if promoted else ""
+        channel = Channel(promoted, promoted_tag, blocked)
+        choice = desired_under_promotion(
+            target.tag, target.digest, channel, canary=host.name in self.canaries(), fleet_has_canaries=True
+        )
+        why = ""
+        if choice.stage == Stage.BLOCKED and target.digest in running_digests:
+            info = central.get(target.digest) or {}
+            reason = f": {info.get('reason')}" if info.get("reason") else ""
+            who = f" (by {info.get('host')})" if info.get("host") else ""
+            why = f"{host.name} runs {target.tag}@{target.digest[:19]}, blocked by canary promotion{reason}{who}"
+        if choice.digest == target.digest:
+            return target, None, "", why
+        kept = Target(target.repository, choice.tag, choice.digest, False, target.newest)
+        note = choice.note
+        if choice.stage == Stage.SOAKING:
+            since = None
+            try:
+                soak = (PromotionState(self.cfg.fleet.state_dir).load().get(target.digest) or {}).get("soak") or {}
+                starts = [float(v.get("since", 0)) for v in soak.values() if isinstance(v, dict)]
+                since = min(starts) if starts else None
+            except (PromotionStateError, OSError, ValueError, TypeError):
+                since = None
+            note = soak_note(target.tag, len(self.canaries()), since, self.clock())
+        elif choice.stage == Stage.BLOCKED:
+            info = central.get(target.digest) or {}
+            note = f"{target.tag} is blocked" + (f": {info['reason']}" if info.get("reason") else "")
+        held = ImageInfo(kept.tag, kept.digest)
+        if running_digests and kept.digest not in running_digests:
+            try:  # how long the promoted image has existed is the lag the thresholds judge
+                held = ImageInfo(kept.tag, kept.digest, connect().image(path, channel_tag).created)
+            except RegistryError:
+                pass
+        return kept, held, note, why
 
     def view(
         self,
@@ -211,7 +318,9 @@ class DesiredImages:
         under the policy. ALSO (and the running tag) are looked up in the registry too."""
         full, strict = _repository(host, running, repository)
         pin = pin_of(host) if host is not None else ""
-        tags = (running.reference.tag if running is not None else "", pin, also)
+        tags: tuple[str, ...] = (running.reference.tag if running is not None else "", pin, also)
+        if strict and host is not None and host.name and not pin:
+            tags += self._channel_tags(host)
         with lock(full) if lock is not None else contextlib.nullcontext():
             base, view, connect = self.view(full, tags, platform, registry_url, strict=strict)
         path = Reference.parse(full).repository
@@ -228,7 +337,12 @@ class DesiredImages:
             )
         else:
             target = Target(full, newest.tag, newest.digest, False, newest.tag)
-        return _Resolved(target, view, connect)
+        if not strict:  # promotion is a fleet's: only for the inventory's repository
+            return _Resolved(target, view, connect)
+        target, kept, note, blocked = self.promote(
+            host, target, view, connect, running.digests if running is not None else ()
+        )
+        return _Resolved(target, view, connect, kept, note, blocked)
 
     def target(
         self, repository: str, pin: str = "", platform: str = "linux/amd64", registry_url: Optional[str] = None
@@ -269,6 +383,18 @@ class DesiredImages:
                 if target.digest in running.digests
                 else resolved.connect().image(path, target.tag)
             )
+        elif resolved.kept is not None or resolved.blocked:
+            # canary promotion: the promoted image is the one that is fresh for this host
+            held, promoted, blocked = resolved.kept, resolved.note, resolved.blocked
+            verdict = freshness(
+                running,
+                resolved.view,
+                held=held,
+                expected=Reference.parse(target.repository),
+                promoted=promoted,
+                blocked=blocked,
+            )
+            return Judged(target, verdict)
         verdict = freshness(running, resolved.view, held=held, expected=Reference.parse(target.repository))
         return Judged(target, verdict)
 
@@ -318,6 +444,9 @@ class _Resolved:
     target: Target
     view: RegistryView
     connect: Callable[[], RegistryClient]
+    kept: Optional[ImageInfo] = None  # canary promotion: the promoted image this host is kept on
+    note: str = ""  # the note on the candidate for the check's line
+    blocked: str = ""  # why the image this host runs is blocked
 
 
 def _repository(host: Optional[PollerHost], running: Optional[RunningImage], path: str) -> tuple[str, bool]:

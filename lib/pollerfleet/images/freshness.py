@@ -25,6 +25,7 @@ from pollerfleet.core import verbosity
 from pollerfleet.core.reference import Reference, short_digest
 from pollerfleet.core.timefmt import epoch, human_duration
 from pollerfleet.core.versions import Policy, TagVersion, parse_tag, releases_newer
+from pollerfleet.images.promotion import blocked_digests
 
 VERSION_LABEL = "org.opencontainers.image.version"
 CREATED_LABEL = "org.opencontainers.image.created"
@@ -77,6 +78,7 @@ class RegistryView:
     digests: dict[str, Optional[str]] = field(default_factory=dict)
     fetched: float = 0.0
     from_cache: bool = False
+    blocked: list[str] = field(default_factory=list)  # digests the registry's blocked-<hex> tags mark (promotion)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,7 @@ class RegistryView:
             "newest": None if self.newest is None else self.newest.__dict__,
             "digests": self.digests,
             "fetched": self.fetched,
+            "blocked": self.blocked,
         }
 
     @classmethod
@@ -96,8 +99,16 @@ class RegistryView:
         for digest in [info.digest if info else None, *digests.values()]:
             if digest is not None and not (isinstance(digest, str) and DIGEST.fullmatch(digest)):
                 raise ValueError("a cached digest is malformed")
+        blocked = [str(d) for d in doc.get("blocked") or []]
+        if not all(DIGEST.fullmatch(d) for d in blocked):
+            raise ValueError("a cached digest is malformed")
         return cls(
-            policy.releases([str(t) for t in doc.get("tags", [])]), info, digests, float(doc.get("fetched") or 0), True
+            policy.releases([str(t) for t in doc.get("tags", [])]),
+            info,
+            digests,
+            float(doc.get("fetched") or 0),
+            True,
+            blocked,
         )
 
 
@@ -133,9 +144,10 @@ def registry_view(
     changed = False
     from_cache = view is not None
     if view is None:
-        releases = policy.releases(registry().tags(repository))
+        raw = registry().tags(repository)
+        releases = policy.releases(raw)
         newest = registry().image(repository, releases[-1].tag) if releases else None
-        view = RegistryView(releases, newest, {}, time.time())
+        view = RegistryView(releases, newest, {}, time.time(), blocked=sorted(blocked_digests(raw)))
         if newest is not None:
             view.digests[newest.tag] = newest.digest
         changed = True
@@ -172,6 +184,7 @@ class Freshness:
     age: Optional[float]  # seconds since the running image was built
     held: Optional[ImageInfo] = None  # the operator's pin, at the digest the registry serves for it
     wrong: str = ""  # why the container runs no image of the desired repository the registry knows ('' if it does)
+    promoted: str = ""  # canary promotion: the note on the candidate ("19.04.5-2 on 2 canaries for 12 min")
 
     @property
     def desired(self) -> Optional[ImageInfo]:
@@ -200,6 +213,10 @@ class Freshness:
             return self.wrong + (
                 f"; the desired image is {desired.tag}@{short_digest(desired.digest)}" if desired else ""
             )
+        if self.held is not None and self.promoted:
+            if self.off_pin:
+                return f"{name} runs {r.shown}, but the promoted image is {self.held.tag}: redeploy; {self.promoted}"
+            return f"{name} runs {r.shown}, the promoted image; {self.promoted}"
         if self.held is not None:
             newest = f" (newest {self.newest.tag})" if self.newest and self.newest.tag != self.held.tag else ""
             if self.off_pin:
@@ -277,6 +294,8 @@ def freshness(
     now: Optional[float] = None,
     held: Optional[ImageInfo] = None,
     expected: Optional[Reference] = None,
+    promoted: str = "",
+    blocked: str = "",
 ) -> Freshness:
     """Judge RUNNING against VIEW: the one place the suite decides what "stale" and "wrong" mean.
     HELD (an operator's pin, at its current digest) is then the one image that is fresh; EXPECTED
@@ -284,11 +303,11 @@ def freshness(
     now = now if now is not None else time.time()
     newer: tuple[str, ...] = ()
     age = max(0.0, now - running.created) if running.created is not None else None
-    wrong = wrong_image(running, view, expected, held or view.newest)
+    wrong = wrong_image(running, view, expected, held or view.newest) or blocked
     if held is not None:
         off = held.digest not in running.digests
         lag = max(0.0, now - held.created) if off and held.created is not None else 0.0
-        return Freshness(running, view.newest, (), False, False, lag, age, held, wrong)
+        return Freshness(running, view.newest, (), False, False, lag, age, held, wrong, promoted)
     if not wrong and view.newest is not None and view.newest.digest in running.digests:
         # the very image the newest tag points at, whatever tag this host pulled it by
         return Freshness(running, view.newest, (), False, False, 0.0, age)

@@ -1,0 +1,90 @@
+"""Canary promotion's desired-image rule against the real registry and the test daemon: the
+channel tag and a blocked-<hex> tag, moved by the registry client's manifest PUT, give `pollerfleet
+desired` (what jenkins/deploy-poller.sh asks on the agent), the image check and reconcile's
+redeploy the same answer; without a canary the rule is today's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pollerfleet.clients.registry import RegistryClient, settings_for
+from pollerfleet.core.config import RegistrySettings
+from pollerfleet.images.promotion import block_tag
+from pollerfleet.images.promotion_state import PromotionState
+from tests.helpers import Docker, pollerfleet, run_plugin, write_fleet_config
+from tests.registry_tools import build_and_push
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry]
+
+
+def _digest(docker: Docker, ref: str) -> str:
+    return str(json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", ref))[-1].split("@")[1])
+
+
+def test_promotion_gives_every_consumer_one_answer(docker: Docker, registry: str, tmp_path: Path) -> None:
+    path = f"{docker.prefix.rstrip('-')}/canary"
+    repo = f"{registry}/{path}"
+    build_and_push(docker, f"{repo}:19.04.5-1", "19.04.5", nonce="c1")
+    old = _digest(docker, f"{repo}:19.04.5-1")
+    engines = {"poller-canary": docker.run("cn-a", image=f"{repo}:19.04.5-1")}
+    engines["poller-other"] = docker.run("cn-b", image=f"{repo}:19.04.5-1")
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(
+        f"all:\n  vars:\n    poller_image_repository: {repo}\n  children:\n    pollers:\n      hosts:\n"
+        + "".join(
+            f"        {h}:\n          poller_docker_url: {docker.host}\n          centreon_poller_engine_name: {n}\n"
+            for h, n in engines.items()
+        )
+    )
+    cfg = write_fleet_config(tmp_path, registry_address=registry, inventory=inv, registry={"cache_ttl": 0})
+
+    def desired() -> dict[str, str]:
+        r = pollerfleet(cfg, "desired", *engines)
+        assert r.returncode == 0, r.stderr
+        return dict(line.split() for line in r.stdout.splitlines())
+
+    def check(host: str) -> tuple[int, str]:
+        r = run_plugin(
+            "check_poller_image",
+            "--poller",
+            host,
+            "-n",
+            engines[host],
+            "--docker-url",
+            docker.host,
+            "--config",
+            str(cfg),
+        )
+        assert r.err == "" and "Traceback" not in r.out, r.err + r.out
+        return r.rc, r.out
+
+    # no canary in the inventory: today's rule, the newest release for everyone
+    build_and_push(docker, f"{repo}:19.04.5-2", "19.04.5", nonce="c2")
+    new = _digest(docker, f"{repo}:19.04.5-2")
+    assert set(desired().values()) == {f"{repo}:19.04.5-2@{new}"}
+
+    # one canary, and the channel tag on the earlier image: only the canary gets the candidate
+    inv.write_text(inv.read_text().replace("poller-canary:\n", "poller-canary:\n          poller_canary: true\n"))
+    client = RegistryClient(settings_for(RegistrySettings(allow_http=True), f"http://{registry}"))
+    assert client.put_tag(path, old, "promoted") == old
+    assert desired() == {"poller-canary": f"{repo}:19.04.5-2@{new}", "poller-other": f"{repo}:19.04.5-1@{old}"}
+    rc, out = check("poller-other")
+    assert rc == 0 and "the promoted image; 19.04.5-2 on 1 canary" in out, out
+    rc, out = check("poller-canary")
+    assert rc != 0 and "19.04.5-2" in out, out  # the canary is behind its candidate
+
+    # the canary takes the candidate, which is then blocked (its tag, and the central's reason)
+    docker("rm", "-f", engines["poller-canary"])
+    engines["poller-canary"] = docker.run("cn-a", image=f"{repo}:19.04.5-2")
+    PromotionState(tmp_path / "state").save(
+        {new: {"first_seen": 1.0, "blocked": {"reason": "stopped running checks", "host": "poller-canary"}}}
+    )
+    client.put_tag(path, new, block_tag(new))
+    assert set(desired().values()) == {f"{repo}:19.04.5-1@{old}"}
+    rc, out = check("poller-canary")
+    assert rc == 2 and "blocked by canary promotion: stopped running checks (by poller-canary)" in out, out
+    rc, out = check("poller-other")
+    assert rc == 0, out

@@ -208,6 +208,12 @@ def _reconcile(args: argparse.Namespace) -> int:
         exclude=args.exclude,
         release_line=args.release_line,
     )
+    from pollerfleet.actions.promote import Promoter
+
+    # canary promotion first: its soaks and verdicts are level-triggered, like the redeploys below
+    promotions = Promoter(cfg).evaluate(fleet, dry_run=args.dry_run)
+    for p in promotions:
+        print(p.line)
     out = reconcile(r, hosts, ImageJudge(cfg, query), dry_run=args.dry_run, report=print)
     decisions = out.decisions
     print(
@@ -217,10 +223,34 @@ def _reconcile(args: argparse.Namespace) -> int:
         f"{sum(d.action in (Action.TRIGGERED, Action.WOULD_TRIGGER) for d in decisions)} "
         f"{'would be ' if args.dry_run else ''}redeployed"
     )
-    code = out.exit_code
+    code = out.exit_code or (Exit.FAILED if any(p.action == "error" for p in promotions) else Exit.DONE)
     if (args.rebuild or (cfg.upstream.urls and not args.no_rebuild)) and _reconcile_rebuild(cfg, args):
         code = code or Exit.FAILED
     return code
+
+
+def _promotion(args: argparse.Namespace) -> int:
+    """pollerfleet promote|block|unblock REF: the operator's word on a candidate, audited with who asked."""
+    from pollerfleet.actions.promote import Promoter
+
+    d = Promoter(_load(args)).operator(args.action, args.reference, getattr(args, "reason", "") or "")
+    print(d.line)
+    return Exit.FAILED if d.action in ("error", "refused") else Exit.DONE
+
+
+def _channel(args: argparse.Namespace) -> int:
+    """What the promote-centreon-poller job runs on the agent: move the registry's promotion tag."""
+    from pollerfleet.actions.promote import write_channel
+    from pollerfleet.clients.registry import RegistryError
+    from pollerfleet.images.desired import TargetError
+
+    try:
+        said = write_channel(_load(args), args.action, args.reference)
+    except (TargetError, RegistryError, config.ConfigError) as exc:
+        print(f"pollerfleet: {args.action} {args.reference}: {exc}", file=sys.stderr)
+        return Exit.FAILED
+    print(f"{args.action}: {said}")
+    return Exit.DONE
 
 
 def _reconcile_rebuild(cfg: config.Config, args: argparse.Namespace) -> list[Any]:
@@ -520,6 +550,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--image", metavar="TAG|REFERENCE", help="an operator's choice, checked against the registry and the pins"
     )
     ds.set_defaults(func=_desired)
+
+    ref_help = "the candidate, REPOSITORY:TAG@sha256:DIGEST (pollerfleet rollout shows it)"
+    for action, text in (
+        ("promote", "promote a candidate now, skipping the canaries' soak (audited with who asked)"),
+        ("block", "block a candidate: no host gets it; the fleet stays on the promoted image"),
+        ("unblock", "lift an operator's or a canary's block: the candidate starts a new canary round"),
+    ):
+        pp = sub.add_parser(action, help=text)
+        pp.add_argument("reference", metavar="REF", help=ref_help)
+        if action == "block":
+            pp.add_argument("--reason", required=True, metavar="TEXT", help="why (shown by rollout and the check)")
+        pp.set_defaults(func=_promotion, action=action)
+    ch = sub.add_parser(
+        "channel", help="move the registry's promotion tag (the promote-centreon-poller job runs this on the agent)"
+    )
+    ch.add_argument(
+        "action", choices=("promote", "block", "unblock"), help="which tag: promoted, blocked-<hex>, or unblock it"
+    )
+    ch.add_argument("reference", metavar="REF", help=ref_help)
+    ch.set_defaults(func=_channel)
 
     vf = sub.add_parser("verify", help="does HOST run REFERENCE's digest, healthy? (the deploy job's last step)")
     vf.add_argument("host", metavar="HOST", help="inventory host name")

@@ -88,3 +88,97 @@ def test_promotion_gives_every_consumer_one_answer(docker: Docker, registry: str
     assert rc == 2 and "blocked by canary promotion: stopped running checks (by poller-canary)" in out, out
     rc, out = check("poller-other")
     assert rc == 0, out
+
+
+def test_reconcile_soaks_promotes_and_blocks(docker: Docker, registry: str, tmp_path: Path) -> None:
+    """The level-triggered loop: reconcile measures the soak, asks the promote-centreon-poller job
+    (which runs jenkins/promote-poller.sh, as Jenkins would) to move the channel tag, then a canary
+    that stops blocks the next candidate for every consumer."""
+    import os
+    import sys
+    import time
+
+    from tests.helpers import wait_for
+    from tests.standins.jenkins import JenkinsStandin, Job
+
+    root = Path(__file__).resolve().parents[2]
+    path = f"{docker.prefix.rstrip('-')}/canary-loop"
+    repo = f"{registry}/{path}"
+    build_and_push(docker, f"{repo}:19.04.5-1", "19.04.5", nonce="l1")
+    engines = {"poller-canary": docker.run("cl-a", image=f"{repo}:19.04.5-1")}
+    engines["poller-other"] = docker.run("cl-b", image=f"{repo}:19.04.5-1")
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(
+        f"all:\n  vars:\n    poller_image_repository: {repo}\n  children:\n    pollers:\n      hosts:\n"
+        + "".join(
+            f"        {h}:\n          poller_docker_url: {docker.host}\n          centreon_poller_engine_name: {n}\n"
+            + ("          poller_canary: true\n" if h == "poller-canary" else "")
+            for h, n in engines.items()
+        )
+    )
+    promote = Job(
+        "promote-centreon-poller",
+        ["ACTION", "POLLER_IMAGE"],
+        command=["jenkins/promote-poller.sh"],
+        cwd=str(root),
+        env={**os.environ, "POLLERFLEET": f"{sys.executable} -m pollerfleet", "PYTHONPATH": str(root / "lib")},
+        log_dir=str(tmp_path),
+        duration=0.1,
+    )
+    # deploys stay "running": the test moves the canary itself, as a deploy would
+    deploy = Job("deploy-centreon-poller", ["HOSTNAME", "POLLER_IMAGE", "PREPARE_HOST"], duration=600)
+    standin = JenkinsStandin({"pollerfleet": "tok"}, [promote, deploy]).start()
+    try:
+        cfg = write_fleet_config(
+            tmp_path,
+            jenkins_url=standin.url,
+            token="tok",
+            registry_address=registry,
+            inventory=inv,
+            registry={"cache_ttl": 0},
+            rollout={"soak_minutes": 0.05},
+        )
+        promote.env["POLLERFLEET_CONFIG"] = str(cfg)  # type: ignore[index]
+
+        def reconcile() -> str:
+            r = pollerfleet(cfg, "reconcile", "--no-rebuild")
+            return r.stdout + r.stderr
+
+        def promoted_builds() -> int:
+            return sum(1 for b in standin.builds_of(promote.name) if not b.building and b.result == "SUCCESS")
+
+        def desired() -> dict[str, str]:
+            r = pollerfleet(cfg, "desired", *engines)
+            assert r.returncode == 0, r.stderr
+            return {h: ref.rsplit(":", 2)[-2].split("@")[0] for h, ref in (x.split() for x in r.stdout.splitlines())}
+
+        out = reconcile()  # nothing promoted yet: the first image is the baseline
+        assert "promotion" in out and "triggered" in out, out
+        wait_for(lambda: promoted_builds() == 1, 60, what="the baseline promotion")
+        build_and_push(docker, f"{repo}:19.04.5-2", "19.04.5", nonce="l2")
+        assert desired() == {"poller-canary": "19.04.5-2", "poller-other": "19.04.5-1"}
+
+        docker("rm", "-f", engines["poller-canary"])
+        engines["poller-canary"] = docker.run("cl-a", image=f"{repo}:19.04.5-2")
+        out = reconcile()
+        assert "soaking" in out, out
+        time.sleep(4)
+        out = reconcile()
+        assert "ran healthy on 1 canaries" in out, out
+        wait_for(lambda: promoted_builds() == 2, 60, what="the promotion")
+        assert desired() == {"poller-canary": "19.04.5-2", "poller-other": "19.04.5-2"}
+
+        # the next image: the canary takes it, then stops; the others never get it
+        build_and_push(docker, f"{repo}:19.04.5-3", "19.04.5", nonce="l3")
+        docker("rm", "-f", engines["poller-canary"])
+        engines["poller-canary"] = docker.run("cl-a", image=f"{repo}:19.04.5-3")
+        assert "soaking" in reconcile()
+        docker("stop", "-t", "1", engines["poller-canary"])
+        out = reconcile()
+        assert "poller-canary turned unhealthy on 19.04.5-3" in out, out
+        wait_for(lambda: promoted_builds() == 3, 60, what="the block")
+        assert desired() == {"poller-canary": "19.04.5-2", "poller-other": "19.04.5-2"}
+        audit = (tmp_path / "audit.log").read_text()
+        assert '"kind": "promotion"' in audit and "turned unhealthy" in audit
+    finally:
+        standin.stop()

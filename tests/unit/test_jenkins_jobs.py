@@ -8,6 +8,7 @@ import re
 import pytest
 
 from pollerfleet.actions.decide import IMAGE_PARAMETER, PREPARE_PARAMETER
+from pollerfleet.actions.promote import ACTION_PARAMETER
 from pollerfleet.core.config import JenkinsSettings
 from tests.helpers import ROOT
 
@@ -17,6 +18,7 @@ JOBS = {
         {JenkinsSettings().deploy_parameter, IMAGE_PARAMETER, PREPARE_PARAMETER},
     ),
     "build-centreon-poller": ("jenkins/build-poller.sh", {JenkinsSettings().build_parameter}),
+    "promote-centreon-poller": ("jenkins/promote-poller.sh", {ACTION_PARAMETER, IMAGE_PARAMETER}),
 }
 
 
@@ -24,7 +26,7 @@ JOBS = {
 def test_the_jenkinsfile_declares_the_suites_parameters_and_runs_the_script(job: str) -> None:
     script, wanted = JOBS[job]
     text = (ROOT / "jenkins" / f"{job}.Jenkinsfile").read_text()
-    declared = set(re.findall(r"(?:string|booleanParam)\(name: '([A-Z_]+)'", text))
+    declared = set(re.findall(r"(?:string|booleanParam|choice)\(name: '([A-Z_]+)'", text))
     assert wanted <= declared, declared
     assert f"sh '{script}" in text
     assert (ROOT / script).stat().st_mode & 0o111  # executable, as Jenkins' sh step runs it

@@ -107,6 +107,8 @@ class JenkinsSettings:
     """The job that builds a poller image (jenkins/build-poller.sh)."""
     build_parameter: str = "CENTREON_ENGINE_VERSION"
     """The build job's parameter that names the centreon-engine version."""
+    promote_job: str = "promote-centreon-poller"
+    """The job that moves canary promotion\'s registry tags (jenkins/promote-poller.sh)."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pollerfleet.actions.decide import stamp
 from pollerfleet.clients.docker import DockerClient, DockerError, UsageError, host_endpoint
 from pollerfleet.clients.jenkins import BuildRef, JenkinsClient, JenkinsError
 from pollerfleet.core.config import Config, ConfigError
@@ -24,6 +25,8 @@ from pollerfleet.core.names import printable
 from pollerfleet.core.reference import Reference, short_digest
 from pollerfleet.images.desired import DesiredImages, Target, TargetError, fleet_policy, pin_of, repository_of
 from pollerfleet.images.freshness import running_image
+from pollerfleet.images.promotion import is_canary
+from pollerfleet.images.promotion_state import PromotionState, PromotionStateError
 
 COLOURS = {"desired": "\033[32m", "other": "\033[33m", "unknown": "\033[35m", "open": "\033[31m"}
 RESET = "\033[0m"
@@ -68,6 +71,9 @@ class Rollout:
     breaker: str = ""
     decisions: list[dict[str, Any]] = field(default_factory=list)
     audit_error: str = ""
+    canaries: list[str] = field(default_factory=list)  # poller_canary hosts ([] : promotion is off)
+    promotion: dict[str, dict[str, Any]] = field(default_factory=dict)  # candidate digest -> soak, block
+    promotion_error: str = ""
 
     def versions(self) -> list[tuple[str, list[str], bool]]:
         """(version, hosts on it, is the desired one), the most common first, unreadable last."""
@@ -156,6 +162,12 @@ def observe(
         except (JenkinsError, ConfigError) as exc:
             r.jenkins_error = str(exc)
     r.decisions, r.audit_error = last_decisions(str(cfg.fleet.audit_log), last)
+    r.canaries = sorted(n for n, h in fleet.items() if is_canary(h.vars))
+    if r.canaries:
+        try:
+            r.promotion = PromotionState(cfg.fleet.state_dir).load()
+        except (PromotionStateError, OSError) as exc:
+            r.promotion_error = str(exc)
     return r
 
 
@@ -200,6 +212,7 @@ def to_json(r: Rollout) -> dict[str, Any]:
         "breaker": {"open": r.breaker_open, "status": r.breaker},
         "decisions": r.decisions,
         "audit_error": r.audit_error,
+        "promotion": {"canaries": r.canaries, "candidates": r.promotion, "error": r.promotion_error},
     }
 
 
@@ -233,6 +246,7 @@ def render(r: Rollout, colour: bool = False, width: int = 100, block: str = "#")
         if not is_desired:
             shown = textwrap.shorten(printable(" ".join(names), 10000), max(20, width - label_w), placeholder=" ...")
             out.append(" " * label_w + shown)
+    out += _promotion_lines(r)
     held = [h for h in r.hosts if h.pin]
     out.append("")
     out.append(f"held by a pin (poller_image_tag): {len(held) or 'none'}")
@@ -268,6 +282,36 @@ def render(r: Rollout, colour: bool = False, width: int = 100, block: str = "#")
             )
             out += ["  " + part for part in textwrap.wrap(printable(line, 1000), max(40, width - 4))[:3]]
     return "\n".join(out)
+
+
+def _promotion_lines(r: Rollout) -> list[str]:
+    """The canary promotion's stage: the canaries, then each candidate soaking, promoted or blocked."""
+    if not r.canaries:
+        return []
+    out = ["", f"canary promotion: canaries {printable(', '.join(r.canaries), 300)}"]
+    if r.promotion_error:
+        return [*out, f"  unknown: {printable(r.promotion_error, 300)}"]
+    newest = sorted(r.promotion.items(), key=lambda kv: -float(kv[1].get("first_seen", 0) or 0))[:5]
+    for digest, c in newest:
+        name = f"{printable(str(c.get('tag', '?')), 40)}@{digest[7:19]}"
+        promoted = bool(c.get("promoted")) and not c.get("blocked")
+        if isinstance(c.get("blocked"), dict):
+            b = c["blocked"]
+            who = f"canary {b.get('host')}" if b.get("host") else f"operator {b.get('by', '?')}"
+            line = f"{name}: blocked by {who}: {b.get('reason', '')}"
+        elif promoted:
+            line = f"{name}: promoted at {stamp(float(c['promoted']))}"
+        else:
+            soak = c.get("soak") or {}
+            starts = [float(v.get("since", 0)) for v in soak.values() if isinstance(v, dict)]
+            since = (
+                f"soaking since {stamp(min(starts))} on {len(starts)} of {len(r.canaries)} canaries"
+                if starts
+                else "waiting for the canaries"
+            )
+            line = f"{name}: {since}"
+        out.append("  " + printable(line, 300))
+    return out
 
 
 def _build_line(b: BuildRef, parameter: str) -> str:

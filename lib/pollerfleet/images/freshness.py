@@ -25,7 +25,7 @@ from pollerfleet.core import verbosity
 from pollerfleet.core.reference import Reference, short_digest
 from pollerfleet.core.timefmt import epoch, human_duration
 from pollerfleet.core.versions import Policy, TagVersion, parse_tag, releases_newer
-from pollerfleet.images.promotion import blocked_digests
+from pollerfleet.images.promotion import block_tag, blocked_digests
 
 VERSION_LABEL = "org.opencontainers.image.version"
 CREATED_LABEL = "org.opencontainers.image.created"
@@ -147,7 +147,16 @@ def registry_view(
         raw = registry().tags(repository)
         releases = policy.releases(raw)
         newest = registry().image(repository, releases[-1].tag) if releases else None
-        view = RegistryView(releases, newest, {}, time.time(), blocked=sorted(blocked_digests(raw)))
+        # a blocked-<hex> tag blocks <hex> only while it points at that very manifest: unblocking
+        # re-points it (the registry API cannot delete a tag without its manifest)
+        blocked = []
+        for digest in sorted(blocked_digests(raw)):
+            try:
+                if registry().digest(repository, block_tag(digest)) == digest:
+                    blocked.append(digest)
+            except NotFound:
+                pass
+        view = RegistryView(releases, newest, {}, time.time(), blocked=blocked)
         if newest is not None:
             view.digests[newest.tag] = newest.digest
         changed = True

@@ -144,6 +144,7 @@ bench: deps venv
 	$(PY) benchmarks/bench_inventory.py
 	$(PY) benchmarks/bench_fleet_sweep.py --sizes 1000 10000
 	$(PY) benchmarks/bench_check_container.py
+	$(PY) benchmarks/bench_canary_rollout.py --sizes 60 1000
 
 clean:
 	rm -rf $(VENV) $(VENV_PY38) build dist *.egg-info lib/*.egg-info .pytest_cache .mypy_cache .ruff_cache

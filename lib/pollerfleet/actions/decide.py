@@ -42,6 +42,7 @@ class Action(str, Enum):
     RECOVERED = "recovered"
     IGNORED = "ignored"
     NO_PROGRESS = "no-progress"
+    SOAKING = "soaking"  # canary promotion: the candidate is on its way through the canaries
 
     def __str__(self) -> str:
         return self.value

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from pollerfleet.actions.decide import IMAGE_PARAMETER, names
+from pollerfleet.actions.decide import IMAGE_PARAMETER, Action, names
 from pollerfleet.actions.redeploy import AuditLog, Decision, StateError, StateStore
 from pollerfleet.clients.docker import DockerClient, DockerError, UsageError, host_endpoint
 from pollerfleet.clients.jenkins import JenkinsClient, JenkinsError
@@ -50,6 +50,10 @@ from pollerfleet.images.promotion_state import PromotionState, PromotionStateErr
 
 ACTIONS = ("promote", "block", "unblock")
 ACTION_PARAMETER = "ACTION"
+
+
+def promote_job(cfg: Config) -> str:
+    return cfg.jenkins.promote_job
 
 
 def who_asked() -> str:
@@ -117,21 +121,21 @@ class Promoter:
     def _evaluate_one(
         self, desired: DesiredImages, repository: str, canaries: list[PollerHost], dry_run: bool
     ) -> Decision:
-        def done(action: str, reason: str, image: str = "") -> Decision:
+        def done(action: Action, reason: str, image: str = "") -> Decision:
             return Decision(repository, action, reason, source="reconcile", kind="promotion", image=image)
 
         try:
             _, view, _ = desired.view(repository, (self.cfg.rollout.channel_tag,))
         except (RegistryError, ConfigError, TargetError) as exc:
-            return done("error", f"cannot read the registry: {exc}")
+            return done(Action.ERROR, f"cannot read the registry: {exc}")
         if view.newest is None:
-            return done("error", f"no release tag of {repository} matches the policy")
+            return done(Action.ERROR, f"no release tag of {repository} matches the policy")
         cand = Target(repository, view.newest.tag, view.newest.digest)
         try:
             with StateStore(self.cfg.fleet.state_dir, "promotion").locked(self.cfg.redeploy.lock_timeout):
                 return self._decide_locked(cand, view, canaries, dry_run, done)
         except (TimeoutError, StateError, PromotionStateError, OSError) as exc:
-            return done("error", str(exc), cand.reference)
+            return done(Action.ERROR, str(exc), cand.reference)
 
     def _decide_locked(
         self, cand: Target, view: Any, canaries: list[PollerHost], dry_run: bool, done: Callable[..., Decision]
@@ -150,17 +154,17 @@ class Promoter:
             if cand.digest in channel.blocked and cand.digest not in view.blocked and not dry_run:
                 # blocked here, not yet in the registry: ask again (level-triggered)
                 return self._ask("block", cand, done, f"{d.reason}; asking again for its registry tag")
-            return done("ignored", d.reason, cand.reference)
+            return done(Action.IGNORED, d.reason, cand.reference)
         entry["soak"] = d.soak
         if dry_run:
-            return done(f"would-{d.verdict}", d.reason, cand.reference)
+            return done(Action.WOULD_TRIGGER, f"{promote_job(self.cfg)} {d.verdict}: {d.reason}", cand.reference)
         if d.verdict == Verdict.BLOCK:
             entry["blocked"] = {"reason": d.reason, "host": d.host, "time": now, "by": "reconcile"}
         elif d.verdict == Verdict.PROMOTE:
             entry["promoted"] = now  # asked of the job; the channel tag is the truth
         self.state.save(states)
         if d.verdict == Verdict.WAIT:
-            return done("soaking", d.reason, cand.reference)
+            return done(Action.SOAKING, d.reason, cand.reference)
         action = "promote" if d.verdict == Verdict.PROMOTE else "block"
         return self._ask(action, cand, done, d.reason)
 
@@ -217,9 +221,9 @@ class Promoter:
         try:
             queue_id = self._jenkins_factory().trigger(job, params)
         except (JenkinsError, ConfigError) as exc:
-            d = done("error", f"{reason}; {job} could not be triggered: {exc}", target.reference)
+            d = done(Action.ERROR, f"{reason}; {job} could not be triggered: {exc}", target.reference)
         else:
-            d = done("triggered", f"{action}: {reason} ({job} {ACTION_PARAMETER}={action})", target.reference)
+            d = done(Action.TRIGGERED, f"{action}: {reason} ({job} {ACTION_PARAMETER}={action})", target.reference)
             d = Decision(d.host, d.action, d.reason, queue_id, source=d.source, kind=d.kind, image=d.image)
         self.audit.write(d)
         return d
@@ -228,13 +232,13 @@ class Promoter:
         """pollerfleet promote|block|unblock REF: audited with who asked, then the job."""
         who = who_asked()
 
-        def done(act: str, why: str, image: str = "") -> Decision:
+        def done(act: Action, why: str, image: str = "") -> Decision:
             return Decision(ref, act, why, source=f"operator {who}", kind="promotion", image=image)
 
         try:
             target = parse_reference(ref)
         except TargetError as exc:
-            d = done("refused", str(exc))
+            d = done(Action.REFUSED, str(exc))
             self.audit.write(d, asked_by=who)
             return d
         try:
@@ -253,7 +257,7 @@ class Promoter:
                     entry["promoted"] = self.clock()
                 self.state.save(states)
         except (TimeoutError, StateError, PromotionStateError, OSError) as exc:
-            d = done("error", str(exc), target.reference)
+            d = done(Action.ERROR, str(exc), target.reference)
             self.audit.write(d, asked_by=who)
             return d
         why = f"{action} asked by {who}" + (f": {reason}" if reason else "")

@@ -19,13 +19,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from pollerfleet.actions.decide import IMAGE_PARAMETER, Action, names
-from pollerfleet.actions.redeploy import AuditLog, Decision, StateError, StateStore
+from pollerfleet.actions.decide import IMAGE_PARAMETER, Action, carries
+from pollerfleet.actions.redeploy import Decision
+from pollerfleet.actions.state import AuditLog, StateError, StateStore
 from pollerfleet.clients.docker import DockerClient, DockerError, UsageError, host_endpoint
 from pollerfleet.clients.jenkins import JenkinsClient, JenkinsError
 from pollerfleet.clients.registry import RegistryClient, RegistryError
 from pollerfleet.core.config import Config, ConfigError
 from pollerfleet.core.inventory import PollerHost, engine_name
+from pollerfleet.core.reference import Reference
 from pollerfleet.core.timefmt import epoch
 from pollerfleet.images.desired import (
     DesiredImages,
@@ -36,7 +38,7 @@ from pollerfleet.images.desired import (
     registry_settings,
     repository_of,
 )
-from pollerfleet.images.freshness import Reference, running_image
+from pollerfleet.images.freshness import running_image
 from pollerfleet.images.promotion import (
     CanarySeen,
     Channel,
@@ -211,7 +213,7 @@ class Promoter:
             for b in builds
             if b.number in st.no_progress and b.params.get(IMAGE_PARAMETER, "").endswith("@" + cand.digest)
             for h in canaries
-            if names(b, h.name, param)
+            if carries(b, param, h.name)
         }
 
     # -- the job that moves the tags ----------------------------------------------------------

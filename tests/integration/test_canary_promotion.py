@@ -180,5 +180,9 @@ def test_reconcile_soaks_promotes_and_blocks(docker: Docker, registry: str, tmp_
         assert desired() == {"poller-canary": "19.04.5-2", "poller-other": "19.04.5-2"}
         audit = (tmp_path / "audit.log").read_text()
         assert '"kind": "promotion"' in audit and "turned unhealthy" in audit
+        shown = pollerfleet(cfg, "rollout").stdout
+        assert "canary promotion: canaries poller-canary" in shown, shown
+        assert "19.04.5-3@" in shown and ": blocked by canary poller-canary: poller-canary turned unhealthy" in shown
+        assert "19.04.5-2@" in shown and ": promoted at " in shown, shown
     finally:
         standin.stop()

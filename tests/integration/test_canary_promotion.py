@@ -84,6 +84,9 @@ def test_promotion_gives_every_consumer_one_answer(docker: Docker, registry: str
     )
     client.put_tag(path, new, block_tag(new))
     assert set(desired().values()) == {f"{repo}:19.04.5-1@{old}"}
+    # nor can an operator's choice take it (the deploy job's POLLER_IMAGE goes through the same rule)
+    r = pollerfleet(cfg, "desired", "--image", f"{repo}:19.04.5-2@{new}", "poller-other")
+    assert r.returncode != 0 and "is blocked by canary promotion" in r.stderr, r.stdout + r.stderr
     rc, out = check("poller-canary")
     assert rc == 2 and "blocked by canary promotion: stopped running checks (by poller-canary)" in out, out
     rc, out = check("poller-other")

@@ -427,6 +427,11 @@ class DesiredImages:
                 f"{repository}:{tag} is {short_digest(digest)}... in the registry now, not "
                 f"{short_digest(asked.digest)}...: refusing a digest the registry no longer serves under that tag"
             )
+        if digest in desired.view.blocked:
+            raise TargetError(
+                f"{repository}:{tag}@{short_digest(digest)} is blocked by canary promotion: "
+                "`pollerfleet unblock` it first"
+            )
         return Target(repository, tag, digest, bool(pin), desired.target.newest)
 
 

@@ -294,7 +294,7 @@ def _status(args: argparse.Namespace) -> int:
     import json
 
     from pollerfleet.fleet.render import table, to_json
-    from pollerfleet.fleet.sweep import Sweeper, worst_code
+    from pollerfleet.fleet.sweep import Sweeper, SweepQuery
 
     cfg = _load(args)
     hosts = _sweep_hosts(args, cfg)
@@ -310,15 +310,14 @@ def _status(args: argparse.Namespace) -> int:
                 sys.stderr.write("\r\033[K")
             sys.stderr.flush()
 
-    results = Sweeper(cfg, args).sweep(hosts, progress)
+    results = Sweeper(cfg, SweepQuery.from_options(args)).sweep(hosts, progress)
     if args.json:
         # a host per line: json's C encoder (indent= takes its pure-Python one: a tenth of a sweep's CPU)
         print("[\n" + ",\n".join(json.dumps(h) for h in to_json(results)) + "\n]")
     else:
         width = shutil.get_terminal_size().columns if tty else None
         print(table(results, colour=tty and _colour_wanted(args), width=width))
-    codes = [c for r in results for c in (r.daemon.code, *(o.code for o in r.services.values()))]
-    return worst_code(codes)
+    return State.worst(r.worst for r in results)
 
 
 def _colour_wanted(args: argparse.Namespace) -> bool:
@@ -357,12 +356,12 @@ def _rollout(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from pollerfleet.fleet.submit import ServiceNames, SubmitError, command_lines, refused_hosts, submit
-    from pollerfleet.fleet.sweep import Sweeper
+    from pollerfleet.fleet.sweep import Sweeper, SweepQuery
 
     cfg = _load(args)
     hosts = _sweep_hosts(args, cfg)
     start = time.monotonic()
-    results = Sweeper(cfg, args).sweep(hosts)
+    results = Sweeper(cfg, SweepQuery.from_options(args)).sweep(hosts)
     lines = command_lines(results, ServiceNames(args.container_service, args.image_service, args.vmware_service))
     refused = refused_hosts(results)
     for why in refused:

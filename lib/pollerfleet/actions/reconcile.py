@@ -22,7 +22,7 @@ from pollerfleet.core.names import valid_hostname
 
 
 @dataclass
-class Outcome:
+class ReconcileRun:
     """What one reconcile run did: the decisions taken, and the hosts it could not judge."""
 
     decisions: list[Decision] = field(default_factory=list)
@@ -42,10 +42,10 @@ def reconcile(
     judge: Callable[[PollerHost], Verdict],
     dry_run: bool = False,
     report: Optional[Callable[[str], None]] = None,
-) -> Outcome:
+) -> ReconcileRun:
     """Judge every host; request a redeploy for each stale one."""
     say = report or (lambda _line: None)
-    out = Outcome()
+    out = ReconcileRun()
     decisions = out.decisions
     for host in hosts:
         if valid_hostname(host.name):

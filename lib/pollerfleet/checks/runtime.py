@@ -122,7 +122,7 @@ def query_from(cls: type[Q], args: Any, **given: Any) -> Q:
 
 
 def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> None:
-    """The options every plugin takes (DESIGN.md, "Interfaces that stay fixed")."""
+    """The options every plugin takes: an interface the command definitions in commands/ rely on."""
     parser.add_argument(
         "-t",
         "--timeout",

@@ -4,7 +4,7 @@ configuration deployed.
 
 ``judge`` is the typed verdict (no nagiosplugin state of its own besides the enum), used by
 check_poller_vmware and the fleet sweep; the container state itself is judged by
-``containers.assess``, the same logic as check_poller_container.
+``checks.container.assess``, the same logic as check_poller_container.
 """
 
 from __future__ import annotations

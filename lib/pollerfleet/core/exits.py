@@ -4,6 +4,7 @@ failure to look at it (README, "Exit codes")."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -14,6 +15,14 @@ class State(IntEnum):
     WARNING = 1
     CRITICAL = 2
     UNKNOWN = 3
+
+    @classmethod
+    def worst(cls, codes: Iterable[int]) -> State:
+        """CRITICAL > WARNING > UNKNOWN > OK, as the Monitoring Plugins rank states (OK if none)."""
+        return max((cls(c) for c in codes), key=_RANK.__getitem__, default=cls.OK)
+
+
+_RANK = {State.OK: 0, State.UNKNOWN: 1, State.WARNING: 2, State.CRITICAL: 3}
 
 
 class Exit(IntEnum):

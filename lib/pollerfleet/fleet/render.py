@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from pollerfleet.core.names import printable
-from pollerfleet.fleet.sweep import STATES, HostResult, Outcome, worst_code
+from pollerfleet.fleet.sweep import CheckResult, HostResult
 
 COLOURS = {"OK": "\033[32m", "WARNING": "\033[33m", "CRITICAL": "\033[31m", "UNKNOWN": "\033[35m"}
 
@@ -34,7 +34,7 @@ def table(results: list[HostResult], colour: bool, width: Optional[int] = None) 
         indent = 4
     wrap_at = width - indent if width else None
 
-    def cell(o: Outcome, w: int) -> str:
+    def cell(o: CheckResult, w: int) -> str:
         text = o.state.ljust(w)
         return f"{COLOURS[o.state]}{text}\033[0m" if colour else text
 
@@ -55,7 +55,7 @@ def to_json(results: list[HostResult]) -> list[dict[str, Any]]:
     return [
         {
             "host": r.host,
-            "state": STATES[worst_code([r.daemon.code, *(o.code for o in r.services.values())])],
+            "state": r.worst.name,
             "seconds": round(r.seconds, 3),
             "docker": vars(r.daemon),
             "services": {k: vars(v) for k, v in r.services.items()},

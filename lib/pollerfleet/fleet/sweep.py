@@ -8,14 +8,12 @@ Docker call, and a host whose daemon does not answer is not asked again for its 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Optional
 
 import nagiosplugin
 from nagiosplugin.output import Output
@@ -31,14 +29,42 @@ from pollerfleet.core.exits import State
 from pollerfleet.core.inventory import PollerHost, engine_name
 from pollerfleet.core.names import printable, valid_hostname
 
-STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-
-
 SERVICES = ("container", "image", "vmware")
 
 
+@dataclass(frozen=True)
+class SweepQuery:
+    """What a sweep asks of every host: the plugins' own queries, and how long and how wide."""
+
+    host: HostQuery = field(default_factory=HostQuery)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    image: image.ImageQuery = field(default_factory=image.ImageQuery)
+    name: str = "centreon-engine"  # the engine container, where the inventory names none
+    vmware_name: str = "centreon-vmware"
+    vmware_config_path: str = ""
+    timeout: float = 10.0  # each Docker call
+    host_timeout: Optional[float] = None  # one host in all; None: 3 x timeout
+    workers: int = 50
+
+    @classmethod
+    def from_options(cls, args: Any) -> SweepQuery:
+        """From ``pollerfleet status``/``sweep``'s parsed options (the plugins' option names)."""
+        return query_from(
+            cls,
+            args,
+            host=query_from(HostQuery, args),
+            thresholds=query_from(Thresholds, args),
+            image=query_from(image.ImageQuery, args, host=None),
+        )
+
+    @property
+    def host_deadline(self) -> float:
+        """How long one host may take in all (every call, the registry too): --host-timeout, else 3 x -t."""
+        return float(self.host_timeout or 3 * self.timeout)
+
+
 @dataclass
-class Outcome:
+class CheckResult:
     """One check's result: the exit code and the plugin's status line (with perfdata)."""
 
     code: int
@@ -46,52 +72,53 @@ class Outcome:
 
     @property
     def state(self) -> str:
-        return STATES[self.code]
+        return State(self.code).name
 
 
 @dataclass
 class HostResult:
     host: str
-    daemon: Outcome
-    services: dict[str, Outcome] = field(default_factory=dict)
+    daemon: CheckResult
+    services: dict[str, CheckResult] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @classmethod
+    def unknown(cls, host: str, why: str, seconds: float = 0.0) -> HostResult:
+        """HOST's daemon and every service UNKNOWN for one reason: nothing more was asked."""
+        services = {s: CheckResult(State.UNKNOWN, f"{s.upper()} UNKNOWN - {why}") for s in SERVICES}
+        return cls(host, CheckResult(State.UNKNOWN, f"DOCKER UNKNOWN - {why}"), services, seconds)
 
-def worst_code(codes: Iterable[int]) -> int:
-    """CRITICAL > WARNING > UNKNOWN > OK, as the Monitoring Plugins rank states."""
-    rank = {0: 0, 3: 1, 1: 2, 2: 3}
-    return max(codes, key=lambda c: rank.get(c, 1), default=0)
+    @property
+    def worst(self) -> State:
+        return State.worst([self.daemon.code, *(o.code for o in self.services.values())])
 
 
 #: One for every check: a handler per check took the logging module's lock four times per host.
 _NO_LOG = logging.NullHandler()
 
 
-def _run(check: nagiosplugin.Check, label: str) -> Outcome:
+def evaluate(check: nagiosplugin.Check, label: str) -> CheckResult:
     """Evaluate a Check in-process and format its line with nagiosplugin's own output code, as
     the plugin prints it: the same status line, the same perfdata, the same screening of '|'."""
     check.name = label
     try:
         check()
     except ConfigError as exc:  # as the plugin says it (plugin.guarded)
-        return Outcome(3, f"{label} UNKNOWN - {exc}")
+        return CheckResult(State.UNKNOWN, f"{label} UNKNOWN - {exc}")
     out = Output(_NO_LOG)  # verbose 0: the status line and perfdata only, the log channel is never read
     out.add(check)
-    return Outcome(check.exitcode, out.status)
+    return CheckResult(check.exitcode, out.status)
 
 
 class Sweeper:
     """Evaluates hosts; thread-safe; shares the registry cache and one lock per repository."""
 
-    def __init__(self, cfg: Config, args: argparse.Namespace) -> None:
+    def __init__(self, cfg: Config, query: SweepQuery) -> None:
         self.cfg = cfg
-        self.args = args
+        self.query = query
         self._locks: dict[str, threading.Lock] = {}
         self._clients: dict[str, DockerClient] = {}  # the host's client while it is being asked
         self._guard = threading.Lock()
-        # the same for every host: made once, not once per host
-        self._host_query = query_from(HostQuery, args)
-        self._thresholds = query_from(Thresholds, args)
 
     def registry_lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -101,13 +128,11 @@ class Sweeper:
         start = time.monotonic()
         if not valid_hostname(h.name):  # it would reach the engine's command pipe: never ask, never submit
             why = f"{printable(h.name)!r} is not a valid host name (RFC 1123): nothing is asked or submitted for it"
-            down = Outcome(3, f"DOCKER UNKNOWN - {why}")
-            return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {why}") for s in SERVICES})
+            return HostResult.unknown(h.name, why)
         try:
-            ep = host_endpoint(h, self.cfg, timeout=self.args.timeout)
+            ep = host_endpoint(h, self.cfg, timeout=self.query.timeout)
         except UsageError as exc:
-            down = Outcome(3, f"DOCKER UNKNOWN - {exc}")
-            return HostResult(h.name, down, {s: Outcome(3, f"{s.upper()} UNKNOWN - {exc}") for s in SERVICES})
+            return HostResult.unknown(h.name, str(exc))
         # one snapshot per host: the engine's inspect serves the container and the image check alike
         with DockerClient(ep, remember=True) as client:
             with self._guard:
@@ -121,48 +146,39 @@ class Sweeper:
         return result
 
     def _ask(self, client: DockerClient, h: PollerHost) -> HostResult:
-        daemon = _run(host_check(client, self._host_query), "DOCKER")
-        result = HostResult(h.name, daemon)
+        daemon = evaluate(host_check(client, self.query.host), "DOCKER")
         if daemon.code == State.UNKNOWN:  # the daemon does not answer: its services are not asked again
-            reason = daemon.line.split(" - ", 1)[-1]
-            result.services = {s: Outcome(3, f"{s.upper()} UNKNOWN - {reason}") for s in SERVICES}
-        else:
-            result.services = self._services(client, h)
-        return result
+            return HostResult.unknown(h.name, daemon.line.split(" - ", 1)[-1])
+        return HostResult(h.name, daemon, self._services(client, h))
 
-    def _services(self, client: DockerClient, h: PollerHost) -> dict[str, Outcome]:
+    def _services(self, client: DockerClient, h: PollerHost) -> dict[str, CheckResult]:
         """The host's three services, built by the same functions as the plugins (checks/)."""
-        a = self.args
-        engine = engine_name(h, a.name)
-        thresholds = self._thresholds
+        q = self.query
+        engine = engine_name(h, q.name)
+        thresholds = q.thresholds
         container = container_check(client, ContainerQuery((engine,), thresholds))
         image_check = image.image_check(
             client,
             self.cfg,
-            query_from(image.ImageQuery, a, name=engine, poller=h.name, host=None),
+            replace(q.image, name=engine, poller=h.name),
             self.registry_lock,
             poller=h,
         )
         vmware = vmware_check(
             client,
             VmwareQuery(
-                name=str(h.vars.get("centreon_poller_vmware_name") or a.vmware_name),
+                name=str(h.vars.get("centreon_poller_vmware_name") or q.vmware_name),
                 engine=engine,
                 expect="present" if h.vmware_enabled else "absent",
-                config_path=a.vmware_config_path,
+                config_path=q.vmware_config_path,
                 thresholds=thresholds,
             ),
         )
         return {
-            "container": _run(container, "CONTAINER"),
-            "image": _run(image_check, "IMAGE"),
-            "vmware": _run(vmware, "VMWARE"),
+            "container": evaluate(container, "CONTAINER"),
+            "image": evaluate(image_check, "IMAGE"),
+            "vmware": evaluate(vmware, "VMWARE"),
         }
-
-    @property
-    def host_deadline(self) -> float:
-        """How long one host may take in all (every call, the registry too): --host-timeout, else 3 x -t."""
-        return float(getattr(self.args, "host_timeout", None) or 3 * self.args.timeout)
 
     def sweep(self, hosts: list[PollerHost], progress: Optional[Callable[[int, int], None]] = None) -> list[HostResult]:
         """Every host on daemon threads; a host past its deadline is UNKNOWN at once and its
@@ -185,16 +201,16 @@ class Sweeper:
                 try:
                     r = self.host(h)
                 except Exception as exc:  # noqa: BLE001 - one host's surprise must not end the sweep
-                    bad = Outcome(3, f"DOCKER UNKNOWN - internal error: {type(exc).__name__}: {exc}")
+                    bad = CheckResult(State.UNKNOWN, f"DOCKER UNKNOWN - internal error: {type(exc).__name__}: {exc}")
                     r = HostResult(h.name, bad, {s: bad for s in SERVICES})
                 done.put((i, r))
 
         def worker() -> None:
             threading.Thread(target=work, daemon=True).start()  # daemon: a stuck host never holds the exit
 
-        for _ in range(max(1, min(self.args.workers, len(hosts) or 1))):
+        for _ in range(max(1, min(self.query.workers, len(hosts) or 1))):
             worker()
-        limit = self.host_deadline
+        limit = self.query.host_deadline
         results: dict[int, HostResult] = {}
 
         def finished(i: int, r: HostResult) -> None:
@@ -221,9 +237,7 @@ class Sweeper:
                     continue
                 h = hosts[i]
                 why = f"no complete answer within {limit:g} s (--host-timeout); not asked further"
-                late = HostResult(h.name, Outcome(3, f"DOCKER UNKNOWN - {why}"), {}, now - t)
-                late.services = {s: Outcome(3, f"{s.upper()} UNKNOWN - {why}") for s in SERVICES}
-                finished(i, late)
+                finished(i, HostResult.unknown(h.name, why, now - t))
                 self.abort(h.name)
                 worker()  # the late host may hold its thread a while longer: the others need one
         return sorted(results.values(), key=lambda r: r.host)

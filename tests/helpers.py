@@ -106,6 +106,23 @@ def pollerfleet(
     )
 
 
+def handler(name: str, *macros: str, config: Path | None = None) -> list[str]:
+    """An event handler's command line as the engine runs it: the plugin NAME, its macros, --config."""
+    return [sys.executable, str(PLUGINS / name), *macros, *(("--config", str(config)) if config else ())]
+
+
+def write_inventory(
+    path: Path, hosts: dict[str, dict[str, object]], group: str = "pollers", **all_vars: object
+) -> Path:
+    """An Ansible YAML inventory at PATH: ALL_VARS for every host, HOSTS (name -> its own variables)
+    in GROUP. Written by a YAML library, so a value never needs quoting by hand."""
+    import yaml
+
+    doc = {"all": {"vars": all_vars, "children": {group: {"hosts": {h: v or None for h, v in hosts.items()}}}}}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 30, step: float = 0.2, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker, pollerfleet, run_plugin, write_fleet_config
+from tests.helpers import Docker, handler, pollerfleet, run_plugin, write_fleet_config, write_inventory
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -22,13 +21,10 @@ JOB = "deploy-centreon-poller"
 
 def write(tmp: Path, jenkins_url: str, docker: Docker, hosts: dict[str, str], registry: str, repo: str = "") -> Path:
     """HOSTS: inventory host -> its engine container's name (all on the test daemon)."""
-    inv = tmp / "inventory.yml"
-    inv.write_text(
-        f"all:\n  vars:\n    poller_image_repository: {repo or 'none'}\n  children:\n    pollers:\n      hosts:\n"
-        + "".join(
-            f"        {h}:\n          poller_docker_url: {docker.host}\n          centreon_poller_engine_name: {n}\n"
-            for h, n in hosts.items()
-        )
+    inv = write_inventory(
+        tmp / "inventory.yml",
+        {h: {"poller_docker_url": docker.host, "centreon_poller_engine_name": n} for h, n in hosts.items()},
+        poller_image_repository=repo or "none",
     )
     return write_fleet_config(tmp, jenkins_url=jenkins_url, token=TOKEN, registry_address=registry, inventory=inv)
 
@@ -50,14 +46,7 @@ def test_jenkins_down_at_the_event_then_reconcile_redeploys(docker: Docker, regi
     cfg_down = write(tmp_path / "down", down_url, docker, {"poller01": stale}, registry, repo)
     r = subprocess.run(
         [
-            sys.executable,
-            str(PLUGINS / "handle_poller_redeploy"),
-            "CRITICAL",
-            "HARD",
-            "3",
-            "poller01",
-            "--config",
-            str(cfg_down),
+            *handler("handle_poller_redeploy", "CRITICAL", "HARD", "3", "poller01", config=cfg_down),
         ],
         capture_output=True,
         text=True,

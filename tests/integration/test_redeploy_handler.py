@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker, pollerfleet, wait_for, write_fleet_config
+from tests.helpers import PLUGINS, Docker, handler, pollerfleet, wait_for, write_fleet_config
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -39,7 +39,7 @@ class Fleet:
 
     def handler(self, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(PLUGINS / "handle_poller_redeploy"), *args, "--config", str(config or self.config)],
+            handler("handle_poller_redeploy", *args, config=config or self.config),
             capture_output=True,
             text=True,
             timeout=60,
@@ -48,9 +48,13 @@ class Fleet:
 
     def handlers_at_once(self, hosts: list[str]) -> list[str]:
         """Start one HARD CRITICAL handler per entry of HOSTS at the same moment; their outputs."""
-        argv = [sys.executable, str(PLUGINS / "handle_poller_redeploy"), "CRITICAL", "HARD", "3"]
         procs = [
-            subprocess.Popen([*argv, h, "--config", str(self.config)], stdout=subprocess.PIPE, text=True) for h in hosts
+            subprocess.Popen(
+                handler("handle_poller_redeploy", "CRITICAL", "HARD", "3", h, config=self.config),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for h in hosts
         ]
         return [p.communicate(timeout=120)[0] for p in procs]
 
@@ -621,15 +625,15 @@ def test_jenkins_tls_is_verified_even_with_pythonhttpsverify_0(
     ).start()
     try:
         cfg = write_config(tmp_path, standin.url, ["poller01"], registry, image_repo)
-        argv = [sys.executable, str(PLUGINS / "handle_poller_redeploy"), "CRITICAL", "HARD", "3", "poller01"]
+        argv = handler("handle_poller_redeploy", "CRITICAL", "HARD", "3", "poller01", config=cfg)
         env = {**os.environ, "PYTHONHTTPSVERIFY": "0"}
-        r = subprocess.run([*argv, "--config", str(cfg)], capture_output=True, text=True, env=env, check=False)
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         assert r.stdout.startswith(f"redeploy poller01: error: TLS verification of Jenkins at {standin.url} failed"), (
             r.stdout
         )
         assert standin.triggered(JOB) == []
         cfg.write_text(cfg.read_text().replace("[jenkins]\n", f'[jenkins]\nca_file = "{auth_registry["ca"]}"\n'))
-        r = subprocess.run([*argv, "--config", str(cfg)], capture_output=True, text=True, env=env, check=False)
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         assert r.stdout.startswith("redeploy poller01: triggered"), r.stdout
     finally:
         standin.stop()
@@ -646,21 +650,22 @@ def test_a_deploy_job_in_a_folder_is_deduped_and_counted(tmp_path: Path, registr
     try:
         cfg = write_config(tmp_path, standin.url, ["poller01", "poller02"], registry, image_repo, budget=1)
         cfg.write_text(cfg.read_text().replace("[jenkins]\n", f'[jenkins]\ndeploy_job = "{job}"\n'))
-        argv = [sys.executable, str(PLUGINS / "handle_poller_redeploy"), "CRITICAL", "HARD", "3"]
 
-        def handler(host: str) -> str:
-            r = subprocess.run([*argv, host, "--config", str(cfg)], capture_output=True, text=True, check=False)
+        def run_handler(host: str) -> str:
+            argv = handler("handle_poller_redeploy", "CRITICAL", "HARD", "3", host, config=cfg)
+            r = subprocess.run(argv, capture_output=True, text=True, check=False)
             assert (r.returncode, r.stderr) == (0, "")
             return r.stdout
 
-        assert handler("poller01").startswith(f"redeploy poller01: triggered (queue item 101): {job} with")
+        assert run_handler("poller01").startswith(f"redeploy poller01: triggered (queue item 101): {job} with")
         assert [p["HOSTNAME"] for p in standin.triggered(job)] == ["poller01"]
         assert standin.triggered("deploy-centreon-poller") == []
         wait_for(lambda: bool(standin.builds_of(job)), 10)
         assert (
-            handler("poller01") == "redeploy poller01: skipped (build #1): a deploy for poller01 is already running\n"
+            run_handler("poller01")
+            == "redeploy poller01: skipped (build #1): a deploy for poller01 is already running\n"
         )
-        assert "fleet budget reached: 1 deploy builds queued or running (budget 1)" in handler("poller02")
+        assert "fleet budget reached: 1 deploy builds queued or running (budget 1)" in run_handler("poller02")
         assert ("GET", "/job/team/job/deploy-centreon-poller/api/json") in standin.requests
     finally:
         standin.stop()

@@ -13,6 +13,7 @@ from pollerfleet.core.config import RedeploySettings
 NOW = 1_800_000_000.0
 JOB = "deploy-centreon-poller"
 IMG = "r.example:5000/c/e:19.04.5@sha256:" + "1" * 64
+TRIGGER = f"{JOB} with HOSTNAME=poller01 POLLER_IMAGE={IMG}"  # what a trigger says it asked for
 RULES = Rules(RedeploySettings(cooldown_minutes=30, budget=2, hourly_cap=3, breaker_failures=2), JOB, "HOSTNAME")
 
 
@@ -71,14 +72,14 @@ CASES: list[tuple[str, Snapshot, Request, Action, str]] = [
         Snapshot(state(), [], [build(3, result="FAILURE"), build(2), build(1, result="FAILURE")]),
         Request("poller01", IMG),
         Action.TRIGGERED,
-        "",
+        TRIGGER,
     ),
     (
         "failures before a reset do not count",
         Snapshot(state(breaker={"ignore_up_to": 2}), [], [build(2, result="FAILURE"), build(1, result="FAILURE")]),
         Request("poller01", IMG),
         Action.TRIGGERED,
-        "",
+        TRIGGER,
     ),
     (
         "already queued for the host",
@@ -131,7 +132,7 @@ CASES: list[tuple[str, Snapshot, Request, Action, str]] = [
         Snapshot(state(hosts={"poller01": {"last_trigger": NOW - 600}}), [], []),
         Request("poller01", IMG, force=True),
         Action.TRIGGERED,
-        "",
+        TRIGGER,
     ),
     (
         "force does not skip the budget",
@@ -145,7 +146,7 @@ CASES: list[tuple[str, Snapshot, Request, Action, str]] = [
         Snapshot(state(), [queued(101, "poller09")], [build(1, result=None, building=True)]),
         Request("poller01", IMG),
         Action.TRIGGERED,
-        "",
+        TRIGGER,
     ),
     (
         "hourly cap",

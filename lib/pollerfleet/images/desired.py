@@ -289,19 +289,10 @@ class DesiredImages:
 
         return base, registry_view(connect, base, ref.repository, self.policy, self.cache, tags, platform), connect
 
-    def resolve(
-        self,
-        host: Optional[PollerHost],
-        platform: str = "linux/amd64",
-        *,
-        running: Optional[RunningImage] = None,
-        repository: str = "",
-        registry_url: Optional[str] = None,
-        lock: Optional[Callable[[str], AbstractContextManager[object]]] = None,
-    ) -> Target:
+    def resolve(self, host: PollerHost, platform: str = "linux/amd64", registry_url: Optional[str] = None) -> Target:
         """The image HOST should run: the rule every consumer asks. Raises RegistryError,
         ConfigError, TargetError with one-line reasons."""
-        return self._resolve(host, platform, running, repository, registry_url, lock).target
+        return self._resolve(host, platform, registry_url=registry_url).target
 
     def _resolve(
         self,
@@ -351,7 +342,7 @@ class DesiredImages:
         registry's failures are a RegistryUnreadable, a configuration's a TargetError."""
         host = PollerHost("", {REPOSITORY_VAR: repository, PIN_VAR: pin})
         with _as_target_errors(repository):
-            return self.resolve(host, platform, registry_url=registry_url)
+            return self.resolve(host, platform, registry_url)
 
     def for_host(self, host: PollerHost, platform: str = "linux/amd64") -> Target:
         with _as_target_errors(repository_of(host)):

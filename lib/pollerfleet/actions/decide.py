@@ -133,8 +133,28 @@ def _how_failed(build: BuildRef, state: FleetState) -> str:
 
 
 def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ruling:
-    """The one redeploy decision, for the handler, reconcile and the operator alike."""
-    st, host, r = snapshot.state, request.host, rules.settings
+    """The one redeploy decision, for the handler, reconcile and the operator alike: the first
+    rule that holds the request back, in the order an operator reads them, else the trigger."""
+    active, in_flight = _on_their_way(snapshot, rules, now)
+    held = (
+        _breaker(snapshot, request, rules)
+        or _already_asked(request.host, active, in_flight, rules)
+        or _limits(snapshot.state, request, rules, now, len(active) + len(in_flight))
+    )
+    if held is not None:
+        return held
+    host, r = request.host, rules.settings
+    shown = f"{rules.job} with {rules.param}={host} {IMAGE_PARAMETER}={request.image}"
+    if request.dry_run:
+        busy = len(active) + len(in_flight)
+        return Ruling(Action.WOULD_TRIGGER, f"{shown} ({busy} of {r.budget} deploy slots in use)", image=request.image)
+    params = {rules.param: host, IMAGE_PARAMETER: request.image, PREPARE_PARAMETER: "false"}
+    return Ruling(Action.TRIGGERED, shown, image=request.image, params=params)
+
+
+def _breaker(snapshot: Snapshot, request: Request, rules: Rules) -> Optional[Ruling]:
+    """Open, or tripping now."""
+    st = snapshot.state
     if st.breaker.get("tripped"):
         return Ruling(
             Action.REFUSED,
@@ -150,19 +170,32 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
             image=request.image,
             trip=tripped,
         )
+    return None
+
+
+def _on_their_way(snapshot: Snapshot, rules: Rules, now: float) -> tuple[list[BuildRef], list[dict[str, Any]]]:
+    """The deploy builds queued or running (one seen in both counted once), and the triggers of
+    the last moments Jenkins does not list yet."""
     building = [b for b in snapshot.builds if b.building]
     started = {b.queue_id for b in building}
-    active = [q for q in snapshot.queued if q.queue_id not in started] + building  # seen in both: counted once
+    active = [q for q in snapshot.queued if q.queue_id not in started] + building
     seen = {b.queue_id for b in snapshot.queued + snapshot.builds if b.queue_id is not None}
     in_flight = [
         t
-        for t in st.triggers
+        for t in snapshot.state.triggers
         if now - float(t.get("time", 0)) < IN_FLIGHT_SECONDS
         and t.get("queue_id") not in seen
         # an intent whose handler died before it learnt the queue item: the build Jenkins lists
         # for that host is that trigger, counted once
         and not (t.get("queue_id") is None and any(carries(b, rules.param, str(t.get("host"))) for b in active))
     ]
+    return active, in_flight
+
+
+def _already_asked(
+    host: str, active: list[BuildRef], in_flight: list[dict[str, Any]], rules: Rules
+) -> Optional[Ruling]:
+    """A deploy of HOST already on its way: triggered a moment ago, queued or running."""
     mine_in_flight = [t for t in in_flight if t.get("host") == host]
     if mine_in_flight:
         trigger = mine_in_flight[-1]
@@ -183,6 +216,12 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
             build=b.number,
             image=b.params.get(IMAGE_PARAMETER, ""),
         )
+    return None
+
+
+def _limits(st: FleetState, request: Request, rules: Rules, now: float, busy: int) -> Optional[Ruling]:
+    """The host's cooldown (unless forced), the fleet budget (BUSY builds on their way), the hourly cap."""
+    host, r = request.host, rules.settings
     last = st.hosts.get(host, {}).get("last_trigger")
     cooldown = r.cooldown_minutes * 60
     if not request.force and isinstance(last, (int, float)) and now - last < cooldown:
@@ -191,7 +230,6 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
             f"cooldown: last redeploy of {host} triggered at {stamp(last)}, "
             f"next one allowed after {stamp(last + cooldown)}",
         )
-    busy = len(active) + len(in_flight)
     if busy >= r.budget:
         return Ruling(
             Action.DEFERRED, f"fleet budget reached: {busy} deploy builds queued or running (budget {r.budget})"
@@ -202,11 +240,7 @@ def decide(snapshot: Snapshot, request: Request, rules: Rules, now: float) -> Ru
             Action.DEFERRED,
             f"hourly cap reached: {len(hour)} redeploys triggered in the last hour (cap {r.hourly_cap})",
         )
-    shown = f"{rules.job} with {rules.param}={host} {IMAGE_PARAMETER}={request.image}"
-    if request.dry_run:
-        return Ruling(Action.WOULD_TRIGGER, f"{shown} ({busy} of {r.budget} deploy slots in use)", image=request.image)
-    params = {rules.param: host, IMAGE_PARAMETER: request.image, PREPARE_PARAMETER: "false"}
-    return Ruling(Action.TRIGGERED, shown, image=request.image, params=params)
+    return None
 
 
 def stamp(t: float) -> str:

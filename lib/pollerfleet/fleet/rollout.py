@@ -14,7 +14,7 @@ import os
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pollerfleet.actions.decide import stamp
 from pollerfleet.clients.docker import DockerClient, DockerError, UsageError, host_endpoint
@@ -227,16 +227,26 @@ def render(r: Rollout, colour: bool = False, width: int = 100, block: str = "#")
     def paint(text: str, kind: str) -> str:
         return f"{COLOURS[kind]}{text}{RESET}" if colour else text
 
-    total = len(r.hosts)
     on = sum(h.on_desired for h in r.hosts)
     desired = ", ".join(_short(d) for d in r.desired) or "unknown"
-    out = [f"rollout: {on}/{total} hosts on their desired image (newest under the policy: {desired})"]
+    out = [f"rollout: {on}/{len(r.hosts)} hosts on their desired image (newest under the policy: {desired})"]
     out += [f"  the desired image cannot be named: {printable(e, 300)}" for e in r.desired_errors]
+    out += ["", *_bars(r, paint, width, block), *_promotion_lines(r), "", *_held(r), "", *_deploys(r)]
+    breaker = paint("open", "open") if r.breaker_open else "closed"
+    closed = r.breaker[len("closed") :] if r.breaker.startswith("closed") else r.breaker  # no str.removeprefix on 3.8
+    detail = r.breaker if r.breaker_open else closed.strip(" ()")
+    out.append(f"circuit breaker: {breaker}" + (f": {printable(detail, 300)}" if detail else ""))
+    out += ["", *_decisions(r, width)]
+    return "\n".join(out)
+
+
+def _bars(r: Rollout, paint: Callable[[str, str], str], width: int, block: str) -> list[str]:
+    """One bar per version, the desired one marked; the hosts of every other version named."""
+    total = len(r.hosts)
     versions = r.versions()
     label_w = max([len("VERSION"), *(len(v) for v, _, _ in versions)]) + 2
     bar_w = max(10, min(40, width - label_w - 20))
-    out.append("")
-    out.append("VERSION".ljust(label_w) + "HOSTS")
+    out = ["VERSION".ljust(label_w) + "HOSTS"]
     for version, names, is_desired in versions:
         filled = max(1, round(bar_w * len(names) / total)) if total else 0
         kind = "desired" if is_desired else ("unknown" if version == "unreadable" else "other")
@@ -246,42 +256,44 @@ def render(r: Rollout, colour: bool = False, width: int = 100, block: str = "#")
         if not is_desired:
             shown = textwrap.shorten(printable(" ".join(names), 10000), max(20, width - label_w), placeholder=" ...")
             out.append(" " * label_w + shown)
-    out += _promotion_lines(r)
+    return out
+
+
+def _held(r: Rollout) -> list[str]:
     held = [h for h in r.hosts if h.pin]
-    out.append("")
-    out.append(f"held by a pin (poller_image_tag): {len(held) or 'none'}")
+    out = [f"held by a pin (poller_image_tag): {len(held) or 'none'}"]
     for h in held:
         state = "runs it" if h.on_desired else f"runs {h.version}"
         why = f" ({printable(h.desired_error, 200)})" if h.desired_error else ""
         out.append(printable(f"  {h.host}  held at {h.pin}, {state}", 300) + why)
-    out.append("")
+    return out
+
+
+def _deploys(r: Rollout) -> list[str]:
     if r.jenkins_error:
-        out.append(f"deploys ({r.job}): unknown: {printable(r.jenkins_error, 300)}")
-    else:
-        out.append(f"deploys ({r.job}): {len(r.running)} running, {len(r.queued)} queued")
-        for b in r.running:
-            out.append(f"  running  #{b.number}  {_build_line(b, r.parameter)}")
-        for b in r.queued:
-            why = f" ({printable(b.why, 120)})" if b.why else ""
-            out.append(f"  queued   item {b.queue_id}  {_build_line(b, r.parameter)}{why}")
-    breaker = paint("open", "open") if r.breaker_open else "closed"
-    closed = r.breaker[len("closed") :] if r.breaker.startswith("closed") else r.breaker  # no str.removeprefix on 3.8
-    detail = r.breaker if r.breaker_open else closed.strip(" ()")
-    out.append(f"circuit breaker: {breaker}" + (f": {printable(detail, 300)}" if detail else ""))
-    out.append("")
+        return [f"deploys ({r.job}): unknown: {printable(r.jenkins_error, 300)}"]
+    out = [f"deploys ({r.job}): {len(r.running)} running, {len(r.queued)} queued"]
+    for b in r.running:
+        out.append(f"  running  #{b.number}  {_build_line(b, r.parameter)}")
+    for b in r.queued:
+        why = f" ({printable(b.why, 120)})" if b.why else ""
+        out.append(f"  queued   item {b.queue_id}  {_build_line(b, r.parameter)}{why}")
+    return out
+
+
+def _decisions(r: Rollout, width: int) -> list[str]:
     if r.audit_error:
-        out.append(f"last decisions: {printable(r.audit_error, 300)}")
-    else:
-        out.append(f"last decisions: {len(r.decisions) or 'none'}")
-        for d in r.decisions:
-            ref = f" (queue item {d['queue_id']})" if d.get("queue_id") is not None else ""
-            ref = f" (build #{d['build']})" if d.get("build") is not None else ref
-            line = (
-                f"{d.get('time', '?')} {d.get('source', '?')}: {d.get('kind', 'redeploy')} {d.get('host', '?')}: "
-                f"{d.get('action', '?')}{ref}: {d.get('reason', '')}"
-            )
-            out += ["  " + part for part in textwrap.wrap(printable(line, 1000), max(40, width - 4))[:3]]
-    return "\n".join(out)
+        return [f"last decisions: {printable(r.audit_error, 300)}"]
+    out = [f"last decisions: {len(r.decisions) or 'none'}"]
+    for d in r.decisions:
+        ref = f" (queue item {d['queue_id']})" if d.get("queue_id") is not None else ""
+        ref = f" (build #{d['build']})" if d.get("build") is not None else ref
+        line = (
+            f"{d.get('time', '?')} {d.get('source', '?')}: {d.get('kind', 'redeploy')} {d.get('host', '?')}: "
+            f"{d.get('action', '?')}{ref}: {d.get('reason', '')}"
+        )
+        out += ["  " + part for part in textwrap.wrap(printable(line, 1000), max(40, width - 4))[:3]]
+    return out
 
 
 def _promotion_lines(r: Rollout) -> list[str]:

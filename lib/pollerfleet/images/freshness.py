@@ -55,18 +55,24 @@ def running_image(client: DockerClient, container: str) -> RunningImage:
     image_id = str(cont.get("Image") or "")
     img = client.inspect_image(image_id) if image_id else {}
     labels = ((img.get("Config") or {}).get("Labels")) or {}
+    if not isinstance(labels, dict):
+        labels = {}
     version = parse_tag(ref.tag) if ref.tag else None
-    if version is None and isinstance(labels, dict) and labels.get(VERSION_LABEL):
+    if version is None and labels.get(VERSION_LABEL):
         version = parse_tag(str(labels[VERSION_LABEL]))
     digests = tuple(
         d.split("@", 1)[1]
         for d in img.get("RepoDigests") or []
         if isinstance(d, str) and "@" in d and Reference.parse(d).repository == ref.repository
     )
-    created = epoch(img.get("Created")) or (epoch(labels.get(CREATED_LABEL)) if isinstance(labels, dict) else None)
+    created = epoch(img.get("Created")) or epoch(labels.get(CREATED_LABEL))
+    return RunningImage(container, ref, version, digests, created, image_id, _platform(img))
+
+
+def _platform(img: dict[str, Any]) -> str:
+    """os/arch[/variant] as the image says it runs."""
     os_, arch = str(img.get("Os") or "linux"), str(img.get("Architecture") or "amd64")
-    variant = f"/{img['Variant']}" if img.get("Variant") else ""
-    return RunningImage(container, ref, version, digests, created, image_id, f"{os_}/{arch}{variant}")
+    return f"{os_}/{arch}/{img['Variant']}" if img.get("Variant") else f"{os_}/{arch}"
 
 
 @dataclass
@@ -310,7 +316,6 @@ def freshness(
     HELD (an operator's pin, at its current digest) is then the one image that is fresh; EXPECTED
     is the desired repository (None: whichever the container runs)."""
     now = now if now is not None else time.time()
-    newer: tuple[str, ...] = ()
     age = max(0.0, now - running.created) if running.created is not None else None
     wrong = wrong_image(running, view, expected, held or view.newest) or blocked
     if held is not None:
@@ -320,10 +325,7 @@ def freshness(
     if not wrong and view.newest is not None and view.newest.digest in running.digests:
         # the very image the newest tag points at, whatever tag this host pulled it by
         return Freshness(running, view.newest, (), False, False, 0.0, age)
-    if running.version is not None:
-        newer = tuple(releases_newer(view.releases, running.version))
-        if not newer and view.releases and running.version < view.releases[-1]:
-            newer = (view.releases[-1].tag,)  # same release, newer build number
+    newer = _newer(running, view)
     registry_digest = view.digests.get(running.reference.tag) if running.reference.tag else None
     rebuilt = bool(running.digests and registry_digest and registry_digest not in running.digests)
     tag_gone = bool(running.reference.tag) and running.reference.tag in view.digests and registry_digest is None
@@ -332,3 +334,13 @@ def freshness(
     if stale and view.newest is not None and view.newest.created is not None:
         lag = max(0.0, now - view.newest.created)
     return Freshness(running, view.newest, newer, rebuilt, tag_gone, lag, age, None, wrong)
+
+
+def _newer(running: RunningImage, view: RegistryView) -> tuple[str, ...]:
+    """The releases newer than RUNNING's (the newest alone for the same release, newer build)."""
+    if running.version is None:
+        return ()
+    newer = tuple(releases_newer(view.releases, running.version))
+    if not newer and view.releases and running.version < view.releases[-1]:
+        newer = (view.releases[-1].tag,)  # same release, newer build number
+    return newer

@@ -397,6 +397,11 @@ def _encode(value: Any) -> Any:
         if all(type(k) is str for k in value) and _TAG not in value:
             return {k: _encode(v) for k, v in value.items()}
         return {_TAG: "map", "v": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    return _encode_tagged(value)
+
+
+def _encode_tagged(value: Any) -> Any:
+    """A YAML value JSON has no type for, tagged with its own."""
     import datetime
 
     if isinstance(value, datetime.datetime):
@@ -528,28 +533,7 @@ class _Inventory:
     def parse(self) -> None:
         path = self.path
         self.sources[str(path)] = _identity(str(path))
-        if path.is_dir():
-            raise InventoryError(
-                f"inventory {path} is a directory; name one inventory file in [fleet] inventory "
-                "(pollerfleet reads a single INI, YAML or JSON file and its group_vars/host_vars)"
-            )
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InventoryError(f"inventory {path} cannot be read: {exc.strerror}") from None
-        if raw.startswith(b"#!") and os.access(path, os.X_OK):
-            raise InventoryError(
-                f"inventory {path} is an executable inventory script, which pollerfleet does not run; "
-                "write its output to a YAML or INI file and name that file"
-            )
-        if path.suffix == ".toml":
-            raise InventoryError(f"inventory {path}: TOML inventories are not read; use INI or YAML")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InventoryError(f"inventory {path} is not UTF-8 text") from None
-        if text.startswith("$ANSIBLE_VAULT"):
-            raise InventoryError(f"inventory {path} is vault-encrypted, which pollerfleet cannot read")
+        text = self._read_text()
         # Ansible tries its YAML reader first (for .yml/.yaml/.json and files without an
         # extension), then the INI one.
         doc: Any = None
@@ -573,6 +557,34 @@ class _Inventory:
                 self.groups["ungrouped"].hosts.pop(host, None)
             else:
                 self.add_host(host, "ungrouped", None)
+
+    def _read_text(self) -> str:
+        """The inventory file's text; InventoryError for what pollerfleet does not read (a
+        directory, a script, TOML, not UTF-8, vault-encrypted)."""
+        path = self.path
+        if path.is_dir():
+            raise InventoryError(
+                f"inventory {path} is a directory; name one inventory file in [fleet] inventory "
+                "(pollerfleet reads a single INI, YAML or JSON file and its group_vars/host_vars)"
+            )
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InventoryError(f"inventory {path} cannot be read: {exc.strerror}") from None
+        if raw.startswith(b"#!") and os.access(path, os.X_OK):
+            raise InventoryError(
+                f"inventory {path} is an executable inventory script, which pollerfleet does not run; "
+                "write its output to a YAML or INI file and name that file"
+            )
+        if path.suffix == ".toml":
+            raise InventoryError(f"inventory {path}: TOML inventories are not read; use INI or YAML")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InventoryError(f"inventory {path} is not UTF-8 text") from None
+        if text.startswith("$ANSIBLE_VAULT"):
+            raise InventoryError(f"inventory {path} is vault-encrypted, which pollerfleet cannot read")
+        return text
 
     def members(self, group: str) -> list[str]:
         out: dict[str, None] = {}

@@ -84,16 +84,22 @@ def _fleet_for(args: argparse.Namespace) -> tuple[config.Config, dict[str, Any]]
     """The configuration and the inventory's fleet; --inventory overrides [fleet] inventory."""
     import dataclasses
 
-    from pollerfleet.core.inventory import InventoryError
-    from pollerfleet.core.inventory import load as load_inventory
-
     cfg = _load(args)
     if args.inventory:
         cfg = dataclasses.replace(cfg, fleet=dataclasses.replace(cfg.fleet, inventory=Path(args.inventory)))
+    return cfg, _fleet(cfg, hint=" or give --inventory")
+
+
+def _fleet(cfg: config.Config, group: str = "", hint: str = "") -> dict[str, Any]:
+    """The inventory's fleet (GROUP, else [fleet] group), read through the cache directory's parsed
+    form: the one loader of every command, and its one wording of what is wrong."""
+    from pollerfleet.core.inventory import InventoryError
+    from pollerfleet.core.inventory import load as load_inventory
+
     if cfg.fleet.inventory is None:
-        _fail("no fleet inventory is configured: set [fleet] inventory or give --inventory")
+        _fail("no fleet inventory is configured: set [fleet] inventory" + hint)
     try:
-        return cfg, load_inventory(cfg.fleet.inventory, cfg.fleet.group)
+        return load_inventory(cfg.fleet.inventory, group or cfg.fleet.group, cache_dir=cfg.registry.cache_dir)
     except InventoryError as exc:
         _fail(str(exc))
 
@@ -186,15 +192,11 @@ def _reconcile(args: argparse.Namespace) -> int:
     from pollerfleet.actions.reconcile import reconcile
     from pollerfleet.actions.redeploy import Redeployer
     from pollerfleet.checks.image import ImageQuery
-    from pollerfleet.core.inventory import InventoryError
     from pollerfleet.images.desired import fleet_policy
 
     cfg = _load(args)
     r = Redeployer(cfg)
-    try:
-        fleet = r.fleet()
-    except (config.ConfigError, InventoryError) as exc:
-        _fail(str(exc))
+    fleet = _fleet(cfg)
     hosts = [fleet[h] for h in sorted(fleet) if not args.host or h in args.host]
     try:
         fleet_policy(cfg, args.include, args.exclude, args.release_line)
@@ -275,15 +277,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _sweep_hosts(args: argparse.Namespace, cfg: config.Config) -> list[Any]:
-    from pollerfleet.core.inventory import InventoryError
-    from pollerfleet.core.inventory import load as load_inventory
-
-    if cfg.fleet.inventory is None:
-        _fail("no fleet inventory is configured: set [fleet] inventory")
-    try:
-        fleet = load_inventory(cfg.fleet.inventory, args.group or cfg.fleet.group, cache_dir=cfg.registry.cache_dir)
-    except InventoryError as exc:
-        _fail(str(exc))
+    fleet = _fleet(cfg, args.group)
     unknown = [h for h in args.host or [] if h not in fleet]
     if unknown:
         _fail(f"not in the inventory: {', '.join(unknown)}")

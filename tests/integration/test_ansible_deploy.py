@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Docker
+from tests.helpers import ROOT, Docker, wait_for
 from tests.registry_tools import build_and_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.slow]
 ANSIBLE = ROOT / "ansible"
+CALLBACKS = ROOT / "tests" / "fixtures" / "ansible-callbacks"
 
 
 @dataclass
@@ -67,7 +68,9 @@ class Poller:
         p.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": {self.host: hostvars}}}}}))
         return p
 
-    def deploy(self, image: str, vmware: bool = True) -> Play:
+    def deploy(self, image: str, vmware: bool = True, **env: str) -> Play:
+        """Run the play; ENV adds to its environment (the kill_at_task callback's settings).
+        In a session of its own: the callback signals the play's whole process group."""
         proc = subprocess.run(
             [
                 str(Path(sys.executable).parent / "ansible-playbook"),
@@ -88,7 +91,11 @@ class Poller:
                 "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_LOCALHOST_WARNING": "0",
+                "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+                "ANSIBLE_CALLBACKS_ENABLED": "kill_at_task",
+                **env,
             },
+            start_new_session=True,
         )
         return Play(proc.returncode, proc.stdout + proc.stderr)
 
@@ -207,3 +214,57 @@ def test_the_role_refuses_anything_but_an_exact_release_of_the_hosts_repository(
     assert "refusing to deploy" in play.out, play.out[-3000:]
     after = d.state(d.name("centreon-engine"), "{{.Id}}") if before else ""
     assert after == before
+
+
+def _engines(d: Docker) -> dict[str, tuple[str, str]]:
+    """The engine container and its temporary names: name -> (state, image reference)."""
+    out = {}
+    for name in (d.name("centreon-engine"), *(d.name(f"centreon-engine-pollerfleet-{x}") for x in ("new", "old"))):
+        if d("ps", "-aq", "--filter", f"name=^/{name}$"):
+            out[name] = (d.state(name), d.state(name, "{{.Config.Image}}"))
+    return out
+
+
+def _swap_idle(poller: Poller) -> bool:
+    """The detached swap step a stopped play left has finished (it holds this lock while it runs)."""
+    lock = poller.tmp / "srv" / "libexec" / f"{poller.docker.name('centreon-engine')}.lock"
+    return not lock.exists() or subprocess.run(["flock", "-n", str(lock), "true"], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("signal", ["KILL", "TERM"])
+def test_a_deploy_stopped_at_any_task_leaves_a_poller_running(poller: Poller, signal: str) -> None:
+    """Kill the play (its whole process group) at each task of the role in turn: the host runs the
+    old or the new engine container, and the next deploy finishes the job."""
+    d = poller.docker
+    engine = d.name("centreon-engine")
+    images = [poller.push("19.04.2", f"kill-{signal}-a"), poller.push("19.04.3", f"kill-{signal}-b")]
+    assert poller.deploy(images[0], vmware=False).rc == 0
+    log = poller.tmp / f"tasks-{signal}"
+    log.unlink(missing_ok=True)
+    play = poller.deploy(images[1], vmware=False, PFT_TASK_LOG=str(log))  # learn the role's tasks
+    assert play.rc == 0, play.out[-3000:]
+    tasks = log.read_text().splitlines()
+    assert any("detached" in t for t in tasks), tasks
+    current = 1
+    # SIGKILL as each task starts; SIGTERM a moment into each task on the engine container (mid-task:
+    # a docker stop, the health wait), which is where a stop could cut a step in half
+    delay = "0" if signal == "KILL" else "0.7"
+    for n, task in enumerate(tasks, start=1):
+        if signal == "TERM" and "engine container" not in task:
+            continue
+        target = 1 - current
+        play = poller.deploy(
+            images[target], vmware=False, PFT_KILL_AT=str(n), PFT_KILL_SIGNAL=signal, PFT_KILL_DELAY=delay
+        )
+        assert play.rc != 0, f"task {n} ({task}): the play was not stopped\n" + play.out[-2000:]
+        wait_for(lambda: _swap_idle(poller), 300, what="the detached swap step")
+        engines = _engines(d)
+        running = [name for name, (state, _) in engines.items() if state == "running"]
+        assert running == [engine], f"stopped at task {n} ({task}): {engines}"
+        assert engines[engine][1] in (images[current], images[target]), f"stopped at task {n} ({task}): {engines}"
+
+        play = poller.deploy(images[target], vmware=False)
+        assert play.rc == 0, f"after a stop at task {n} ({task}):\n" + play.out[-3000:]
+        assert _engines(d) == {engine: ("running", images[target])}, f"after a stop at task {n} ({task})"
+        assert d.state(engine, "{{.State.Health.Status}}") == "healthy"
+        current = target

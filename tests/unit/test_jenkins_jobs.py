@@ -32,3 +32,13 @@ def test_the_jenkinsfile_declares_the_suites_parameters_and_runs_the_script(job:
     assert (ROOT / script).stat().st_mode & 0o111  # executable, as Jenkins' sh step runs it
     code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
     assert "ansible-playbook" not in code and "images/build.sh" not in code  # the logic is in the script
+
+
+def test_the_deploy_job_refuses_an_empty_hostname_before_the_script_runs() -> None:
+    # Jenkins leaves an empty parameter out of the step's environment, and bash then fills HOSTNAME
+    # with the agent's own name: the Jenkinsfile stops there (the script refuses it too)
+    text = (ROOT / "jenkins" / "deploy-centreon-poller.Jenkinsfile").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+    branch = re.search(r"if \(hosts\.isEmpty\(\)\) \{(.*?)\} else \{", code, re.S)
+    assert branch, code
+    assert "error(" in branch.group(1) and "sh " not in branch.group(1)

@@ -138,7 +138,11 @@ def _desired(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """Does HOST's engine container run REFERENCE's digest, healthy? The deploy job's last word."""
+    """Does HOST's engine container run REFERENCE's digest, OK as check_poller_container judges it
+    (checks.container.assess)? The deploy job's last word."""
+    from nagiosplugin.state import Ok
+
+    from pollerfleet.checks.container import ContainerState, assess
     from pollerfleet.clients.docker import DockerClient, DockerError, NotFound, UsageError, host_endpoint
     from pollerfleet.core.inventory import engine_name
     from pollerfleet.core.reference import short_digest
@@ -157,16 +161,15 @@ def _verify(args: argparse.Namespace) -> int:
     poller = fleet[args.host]
     name = engine_name(poller)
     try:
-        with DockerClient(host_endpoint(poller, cfg)) as client:
-            running = running_image(client, name)
-            state = client.inspect_container(name).get("State") or {}
+        with DockerClient(host_endpoint(poller, cfg), remember=True) as client:
+            running = running_image(client, name)  # the container's inspect is remembered: one request
+            state = ContainerState.from_inspect(name, client.inspect_container(name))
     except NotFound:
         print(f"{args.host}: container {name} not found", file=sys.stderr)
         return Exit.FAILED
     except (DockerError, UsageError) as exc:
         print(f"{args.host}: cannot read the engine container: {exc}", file=sys.stderr)
         return Exit.FAILED
-    health = str((state.get("Health") or {}).get("Status") or "none")
     if not runs(running, target.repository, target.digest):
         print(
             f"{args.host}: {name} does not run {target.reference} (it runs "
@@ -176,13 +179,11 @@ def _verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return Exit.FAILED
-    if not state.get("Running") or health not in ("healthy", "none"):
-        print(
-            f"{args.host}: {name} runs {target.shown} but is {state.get('Status', '?')}, health {health}",
-            file=sys.stderr,
-        )
+    verdict, why = assess(state)
+    if verdict != Ok:  # WARNING (health check still starting) is not done either
+        print(f"{args.host}: {name} runs {target.shown} but is {str(verdict).upper()}: {why}", file=sys.stderr)
         return Exit.FAILED
-    print(f"{args.host}: {name} runs {target.reference} ({'healthy' if health == 'healthy' else 'running'})")
+    print(f"{args.host}: {name} runs {target.reference} ({'healthy' if state.health == 'healthy' else 'running'})")
     return Exit.DONE
 
 

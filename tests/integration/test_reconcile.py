@@ -170,3 +170,10 @@ def test_verify_agrees_with_the_check_on_the_repository(docker: Docker, registry
         "check_poller_image", "--docker-url", docker.host, "-n", elsewhere, "--config", str(cfg), "--poller", "poller01"
     )
     assert rc.rc == 2 and "not an image of the desired repository" in rc.line, rc.line
+    # the right image, but the container is down: judged as check_poller_container judges it
+    docker("kill", right)
+    r = pollerfleet(cfg, "verify", "poller02", reference)
+    assert (r.returncode, r.stdout) == (1, ""), r.stdout
+    assert r.stderr.startswith(f"poller02: {right} runs 19.04.5@{digest[:19]} but is CRITICAL: {right} exited"), (
+        r.stderr
+    )

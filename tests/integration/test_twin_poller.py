@@ -13,11 +13,14 @@ centreon), so they reach the poller's sshd over the network as a central's do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -408,6 +411,42 @@ def submit(fleet: Fleet, host: str, service: str, state: int, output: str) -> No
     fleet.exec(host, "sh", "-c", f"printf '%s\\n' '{line}' > /var/lib/centreon-engine/rw/centengine.cmd")
 
 
+class HostChecks:
+    """Watches a host's last_check in status.dat while a redeploy runs: each distinct check time
+    the engines wrote, so the widest step between two is the monitoring gap of the redeploy."""
+
+    def __init__(self, status_dat: Path, host: str) -> None:
+        self.status_dat, self.host = status_dat, host
+        self.seen: set[int] = {self.read()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def read(self) -> int:
+        text = self.status_dat.read_text() if self.status_dat.exists() else ""
+        for block in re.findall(r"hoststatus \{\n(.*?)\n\t\}", text, re.S):
+            entry = dict(line.strip().split("=", 1) for line in block.splitlines() if "=" in line)
+            if entry.get("host_name") == self.host:
+                return int(entry.get("last_check", "0"))
+        return 0
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            with contextlib.suppress(OSError, ValueError):
+                self.seen.add(self.read())
+
+    def gap(self) -> int:
+        times = sorted(t for t in self.seen if t)
+        return max((b - a for a, b in zip(times, times[1:])), default=0)
+
+    def __enter__(self) -> HostChecks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def test_the_engine_state_and_host_keys_survive_a_redeploy(fleet: Fleet) -> None:
     marker = f"CRITICAL - retained {os.getpid()}"
     submit(fleet, "twin01", "Ping", 2, marker)
@@ -416,9 +455,15 @@ def test_the_engine_state_and_host_keys_survive_a_redeploy(fleet: Fleet) -> None
     before = {p.name: p.read_bytes() for p in keys}
     old_id = fleet.docker.state(fleet.engine("twin01"), "{{.Id}}")
 
-    play = fleet.deploy("v2", "twin01")
-    assert play.returncode == 0, play.stdout[-4000:]
-    assert fleet.docker.state(fleet.engine("twin01"), "{{.Id}}") != old_id
+    status_dat = fleet.base("twin01") / "srv" / "log" / "status.dat"
+    with HostChecks(status_dat, "web01") as checks:  # web01's active check runs every 2 s
+        play = fleet.deploy("v2", "twin01")
+        assert play.returncode == 0, play.stdout[-4000:]
+        assert fleet.docker.state(fleet.engine("twin01"), "{{.Id}}") != old_id
+        # the new engine runs checks again: a check time later than any the old engine wrote
+        last_old = max(checks.seen)
+        wait_for(lambda: max(checks.seen) > last_old, 60, what="a check by the new engine")
+    print(f"\nmonitoring gap of one redeploy (old engine's last check -> new engine's first): {checks.gap()} s")
     # the old engine wrote retention.dat when it was stopped (its periodic write is an hour away)
     retention = (fleet.base("twin01") / "srv" / "log" / "retention.dat").read_text()  # where 19.04 puts it
     assert marker in retention

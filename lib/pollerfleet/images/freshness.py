@@ -316,23 +316,18 @@ def freshness(
     HELD (an operator's pin, at its current digest) is then the one image that is fresh; EXPECTED
     is the desired repository (None: whichever the container runs)."""
     now = now if now is not None else time.time()
-    age = max(0.0, now - running.created) if running.created is not None else None
+    age = _since(now, running.created)
     wrong = wrong_image(running, view, expected, held or view.newest) or blocked
     if held is not None:
-        off = held.digest not in running.digests
-        lag = max(0.0, now - held.created) if off and held.created is not None else 0.0
+        lag = (_since(now, held.created) or 0.0) if held.digest not in running.digests else 0.0
         return Freshness(running, view.newest, (), False, False, lag, age, held, wrong, promoted)
     if not wrong and view.newest is not None and view.newest.digest in running.digests:
         # the very image the newest tag points at, whatever tag this host pulled it by
         return Freshness(running, view.newest, (), False, False, 0.0, age)
     newer = _newer(running, view)
-    registry_digest = view.digests.get(running.reference.tag) if running.reference.tag else None
-    rebuilt = bool(running.digests and registry_digest and registry_digest not in running.digests)
-    tag_gone = bool(running.reference.tag) and running.reference.tag in view.digests and registry_digest is None
+    rebuilt, tag_gone = _retagged(running, view)
     stale = bool(newer) or rebuilt or bool(wrong)
-    lag = 0.0
-    if stale and view.newest is not None and view.newest.created is not None:
-        lag = max(0.0, now - view.newest.created)
+    lag = (_since(now, view.newest.created) or 0.0) if stale and view.newest is not None else 0.0
     return Freshness(running, view.newest, newer, rebuilt, tag_gone, lag, age, None, wrong)
 
 
@@ -344,3 +339,15 @@ def _newer(running: RunningImage, view: RegistryView) -> tuple[str, ...]:
     if not newer and view.releases and running.version < view.releases[-1]:
         newer = (view.releases[-1].tag,)  # same release, newer build number
     return newer
+
+
+def _since(now: float, then: Optional[float]) -> Optional[float]:
+    return max(0.0, now - then) if then is not None else None
+
+
+def _retagged(running: RunningImage, view: RegistryView) -> tuple[bool, bool]:
+    """(RUNNING's tag now points at another digest: rebuilt, RUNNING's tag is gone from the registry)."""
+    tag = running.reference.tag
+    registry_digest = view.digests.get(tag) if tag else None
+    rebuilt = bool(running.digests and registry_digest and registry_digest not in running.digests)
+    return rebuilt, bool(tag) and tag in view.digests and registry_digest is None

@@ -158,6 +158,8 @@ class Promoter:
                 return self._ask("block", cand, done, f"{d.reason}; asking again for its registry tag")
             return done(Action.IGNORED, d.reason, cand.reference)
         entry["soak"] = d.soak
+        if dry_run and d.verdict == Verdict.WAIT:
+            return done(Action.SOAKING, d.reason, cand.reference)
         if dry_run:
             return done(Action.WOULD_TRIGGER, f"{promote_job(self.cfg)} {d.verdict}: {d.reason}", cand.reference)
         if d.verdict == Verdict.BLOCK:

@@ -92,6 +92,15 @@ def test_promotion_gives_every_consumer_one_answer(docker: Docker, registry: str
     rc, out = check("poller-other")
     assert rc == 0, out
 
+    # unblock: the operator's word (audited; the job cannot be asked without a Jenkins), then the
+    # agent's side re-points the block tag at the promoted image: the candidate has a new round
+    r = pollerfleet(cfg, "unblock", f"{repo}:19.04.5-2@{new}")
+    assert r.returncode == 1 and "could not be triggered" in r.stdout, r.stdout + r.stderr
+    assert set(desired().values()) == {f"{repo}:19.04.5-1@{old}"}  # the registry's tag still blocks it
+    r = pollerfleet(cfg, "channel", "unblock", f"{repo}:19.04.5-2@{new}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert desired() == {"poller-canary": f"{repo}:19.04.5-2@{new}", "poller-other": f"{repo}:19.04.5-1@{old}"}
+
 
 def test_reconcile_soaks_promotes_and_blocks(docker: Docker, registry: str, tmp_path: Path) -> None:
     """The level-triggered loop: reconcile measures the soak, asks the promote-centreon-poller job

@@ -749,61 +749,81 @@ class _Inventory:
             if not line or line[0] in ";#":
                 continue
             if line.startswith("["):
-                m = re.match(self._SECTION, line)
-                if not m:
-                    if not line.endswith("]"):
-                        raise self.fail(f"unclosed section {line!r}")
-                    raise self.fail(f"invalid section {line!r} (no spaces or colons in a group name)")
-                group, kind = m.group(1), m.group(2) or "hosts"
-                if kind not in ("hosts", "children", "vars"):
-                    raise self.fail(f"unknown section kind {kind!r} in {line!r} (hosts, children or vars)")
-                if group not in self.groups:
-                    if kind == "vars" and group not in pending:
-                        pending[group] = {"line": number, "kind": kind, "parents": []}
-                    self.add_group(group)
-                if group in pending and kind != "vars":
-                    if pending[group]["kind"] == "children":
-                        self._adopt(group, pending)
-                    else:
-                        del pending[group]
-                continue
-            if kind == "hosts":
-                import shlex
-
-                try:
-                    words = shlex.split(line, comments=True)
-                except ValueError as exc:
-                    raise self.fail(f"{exc} in {line!r}") from None
-                if words[0].endswith(":") or words[0].strip() == "---":
-                    raise self.fail(f"invalid host pattern {words[0]!r}")
-                hvars: dict[str, Any] = {}
-                for word in words[1:]:
-                    key, sep, value = word.partition("=")
-                    if not sep:
-                        raise self.fail(f"expected key=value, got {word!r}")
-                    hvars[key] = _ini_value(value)
-                self._add_hosts(words[0], group, hvars)
+                group, kind = self._ini_section(line, number, pending)
+            elif kind == "hosts":
+                self._ini_host(line, group)
             elif kind == "vars":
-                key, sep, value = line.partition("=")
-                if not sep:
-                    raise self.fail(f"expected key=value, got {line!r}")
-                self.set_group_var(group, key.strip(), _ini_value(value.strip()))
+                self._ini_var(line, group)
             else:
-                m = re.match(self._GROUPNAME, line)
-                if not m:
-                    raise self.fail(f"expected a group name, got {line!r}")
-                child = m.group(1)
-                if child in self.groups:
-                    self.add_child(group, child)
-                else:
-                    pending.setdefault(child, {"line": number, "kind": "children", "parents": []})
-                    pending[child]["parents"].append(group)
+                self._ini_child(line, number, group, pending)
+        self._ini_undefined(pending)
+        self.where = ""
+
+    def _ini_section(self, line: str, number: int, pending: dict[str, dict[str, Any]]) -> tuple[str, str]:
+        """The group and kind (hosts, children, vars) a ``[section]`` line opens."""
+        m = re.match(self._SECTION, line)
+        if not m:
+            if not line.endswith("]"):
+                raise self.fail(f"unclosed section {line!r}")
+            raise self.fail(f"invalid section {line!r} (no spaces or colons in a group name)")
+        group, kind = m.group(1), m.group(2) or "hosts"
+        if kind not in ("hosts", "children", "vars"):
+            raise self.fail(f"unknown section kind {kind!r} in {line!r} (hosts, children or vars)")
+        if group not in self.groups:
+            if kind == "vars" and group not in pending:
+                pending[group] = {"line": number, "kind": kind, "parents": []}
+            self.add_group(group)
+        if group in pending and kind != "vars":
+            if pending[group]["kind"] == "children":
+                self._adopt(group, pending)
+            else:
+                del pending[group]
+        return group, kind
+
+    def _ini_host(self, line: str, group: str) -> None:
+        """A host line: a host pattern and its key=value variables."""
+        import shlex
+
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            raise self.fail(f"{exc} in {line!r}") from None
+        if words[0].endswith(":") or words[0].strip() == "---":
+            raise self.fail(f"invalid host pattern {words[0]!r}")
+        hvars: dict[str, Any] = {}
+        for word in words[1:]:
+            key, sep, value = word.partition("=")
+            if not sep:
+                raise self.fail(f"expected key=value, got {word!r}")
+            hvars[key] = _ini_value(value)
+        self._add_hosts(words[0], group, hvars)
+
+    def _ini_var(self, line: str, group: str) -> None:
+        """A line of a ``[group:vars]`` section."""
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise self.fail(f"expected key=value, got {line!r}")
+        self.set_group_var(group, key.strip(), _ini_value(value.strip()))
+
+    def _ini_child(self, line: str, number: int, group: str, pending: dict[str, dict[str, Any]]) -> None:
+        """A line of a ``[group:children]`` section; a child not defined yet waits in PENDING."""
+        m = re.match(self._GROUPNAME, line)
+        if not m:
+            raise self.fail(f"expected a group name, got {line!r}")
+        child = m.group(1)
+        if child in self.groups:
+            self.add_child(group, child)
+        else:
+            pending.setdefault(child, {"line": number, "kind": "children", "parents": []})
+            pending[child]["parents"].append(group)
+
+    def _ini_undefined(self, pending: dict[str, dict[str, Any]]) -> None:
+        """Refuse what is still pending at the end: vars or children of a group never defined."""
         for name, decl in pending.items():
             self.where = f" line {decl['line']}"
             if decl["kind"] == "vars":
                 raise self.fail(f"section [{name}:vars] is for a group that is never defined")
             raise self.fail(f"section [{decl['parents'][-1]}:children] names the undefined group {name}")
-        self.where = ""
 
     def _adopt(self, group: str, pending: dict[str, dict[str, Any]]) -> None:
         for parent in pending[group]["parents"]:

@@ -9,13 +9,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Docker, wait_for
+from tests.helpers import ROOT, Docker
 from tests.registry_tools import build_and_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.ansible, pytest.mark.slow]
@@ -220,9 +221,27 @@ def _engines(d: Docker) -> dict[str, tuple[str, str]]:
     """The engine container and its temporary names: name -> (state, image reference)."""
     out = {}
     for name in (d.name("centreon-engine"), *(d.name(f"centreon-engine-pollerfleet-{x}") for x in ("new", "old"))):
-        if d("ps", "-aq", "--filter", f"name=^/{name}$"):
-            out[name] = (d.state(name), d.state(name, "{{.Config.Image}}"))
+        seen = d("inspect", "-f", "{{.State.Status}} {{.Config.Image}}", name, check=False)
+        if seen:
+            state, _, image = seen.partition(" ")
+            out[name] = (state, image)
     return out
+
+
+def _settled(poller: Poller) -> dict[str, tuple[str, str]]:
+    """The containers once the detached step a stopped play started has finished: the lock is free
+    and nothing changes for 3 s (the step may not have taken the lock yet when the play died)."""
+    last: dict[str, tuple[str, str]] = {}
+    stable_since = time.monotonic()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        now = _engines(poller.docker) if _swap_idle(poller) else {"busy": ("", "")}
+        if now != last:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= 3 and "busy" not in now:
+            return now
+        time.sleep(0.5)
+    raise AssertionError(f"the host's containers did not settle: {last}")
 
 
 def _swap_idle(poller: Poller) -> bool:
@@ -257,8 +276,7 @@ def test_a_deploy_stopped_at_any_task_leaves_a_poller_running(poller: Poller, si
             images[target], vmware=False, PFT_KILL_AT=str(n), PFT_KILL_SIGNAL=signal, PFT_KILL_DELAY=delay
         )
         assert play.rc != 0, f"task {n} ({task}): the play was not stopped\n" + play.out[-2000:]
-        wait_for(lambda: _swap_idle(poller), 300, what="the detached swap step")
-        engines = _engines(d)
+        engines = _settled(poller)
         running = [name for name, (state, _) in engines.items() if state == "running"]
         assert running == [engine], f"stopped at task {n} ({task}): {engines}"
         assert engines[engine][1] in (images[current], images[target]), f"stopped at task {n} ({task}): {engines}"

@@ -189,3 +189,28 @@ def test_a_python_without_sqlite3_parses_as_without_a_cache(
     assert pin(tree, cache) == "19.04.1"
     assert set(inventory.load(tree, cache_dir=cache)) == {"p1", "p2"}
     assert not cache.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "canary"),
+    [(True, True), ("yes", True), ("On", True), (1, True), ("false", False), (0, False), ("maybe", False)],
+)
+def test_canaries_come_from_the_cache_index_without_decoding_any_host(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object, canary: bool
+) -> None:
+    """What an image check asks of every fleet with promotion: which hosts are canaries. The index
+    answers as a parse does (Ansible's truth rules), and a host_vars change is seen."""
+    cache = tmp_path / "cache"
+    host_vars = tree.parent / "host_vars"
+    host_vars.mkdir()
+    rewrite(host_vars / "p1.yml", f"poller_canary: {value!r}\n".replace("'", '"'))
+    age(tree.parent)
+    parsed = frozenset(n for n, h in inventory.load(tree).items() if h.canary)
+    assert parsed == ({"p1"} if canary else set())
+    assert inventory.canaries(tree, cache_dir=cache) == parsed  # cold: parsed and kept
+    with monkeypatch.context() as m:
+        warm(m)
+        m.setattr(inventory, "_decode", lambda value: pytest.fail("a host's variables were decoded"))
+        assert inventory.canaries(tree, cache_dir=cache) == parsed
+    rewrite(host_vars / "p1.yml", "poller_canary: no\n")  # another host's file: seen all the same
+    assert inventory.canaries(tree, cache_dir=cache) == frozenset()

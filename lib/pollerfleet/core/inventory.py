@@ -50,6 +50,19 @@ SUITE_VARS = frozenset(
 _YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 
 
+CANARY_VAR = "poller_canary"
+_TRUE = ("true", "yes", "on", "1", "y", "t")  # Ansible's `| bool`
+
+
+def ansible_true(value: Any) -> bool:
+    """VALUE as Ansible's ``| bool`` reads it (true, yes, on, 1, y, t; a number 1)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in _TRUE
+
+
 @dataclass(frozen=True)
 class PollerHost:
     """One Docker host of the fleet, with its inventory variables."""
@@ -65,6 +78,11 @@ class PollerHost:
     def docker_url(self) -> Optional[str]:
         url = self.vars.get("poller_docker_url")
         return str(url) if url else None
+
+    @property
+    def canary(self) -> bool:
+        """Whether the inventory names the host a canary of image promotion (``poller_canary``)."""
+        return ansible_true(self.vars.get(CANARY_VAR))
 
     @property
     def vmware_enabled(self) -> bool:
@@ -104,6 +122,20 @@ def find(
     return _pick(_parse(path, group).fleet, name, address)
 
 
+def canaries(path: Path, group: str = "pollers", cache_dir: Optional[Path] = None) -> frozenset[str]:
+    """The hosts of GROUP the inventory names canaries. With CACHE_DIR, from an index of the parsed
+    form: no host's variables are decoded, so an image check's cost stays flat with the fleet."""
+    if cache_dir is not None and _has_sqlite():
+        cache = _Cache(cache_dir, path, group)
+        found = cache.canaries()
+        if found is not None:
+            return found
+        fleet = cache.rebuild().fleet
+    else:
+        fleet = _parse(path, group).fleet
+    return frozenset(n for n, h in fleet.items() if h.canary)
+
+
 def _has_sqlite() -> bool:
     """A Python built without sqlite3 (some minimal builds) parses every time, as without a cache."""
     try:
@@ -139,7 +171,7 @@ def _parse(path: Path, group: str) -> _Parsed:
 # --- the parsed form, cached --------------------------------------------------------------------
 
 #: Bumped whenever the parser's answers or the cache's layout change: an older cache is rebuilt.
-_CACHE_FORMAT = "1"
+_CACHE_FORMAT = "2"  # 2: the canary index
 #: A file changed this recently may change again within the file system's timestamp granularity
 #: without its identity changing (git's "racily clean" entries): such a parse is not kept.
 _RACY_NS = 2_000_000_000
@@ -263,6 +295,20 @@ class _Cache:
             except (sqlite3.Error, ValueError, TypeError, KeyError):
                 return None
 
+    def canaries(self) -> Optional[frozenset[str]]:
+        """The canaries from the cache's index, every host's files checked; None when it cannot answer."""
+        import sqlite3
+
+        with _closing(self._open()) as db:
+            if db is None:
+                return None
+            try:
+                if not _unchanged(_all_host_sources(db)):
+                    return None
+                return frozenset(n for (n,) in db.execute("SELECT name FROM hosts WHERE canary = 1"))
+            except (sqlite3.Error, ValueError, TypeError, KeyError):
+                return None
+
     # -- writing ---------------------------------------------------------------------------
 
     def rebuild(self) -> _Parsed:
@@ -299,6 +345,7 @@ class _Cache:
                 host.address,
                 json.dumps(_encode(host.vars), separators=(",", ":")),
                 _sources(inv.host_sources.get(name, {})),
+                int(host.canary),
             )
             for i, (name, host) in enumerate(parsed.fleet.items())
         ]
@@ -320,10 +367,10 @@ class _Cache:
                 db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 db.execute(
                     "CREATE TABLE hosts (ord INTEGER NOT NULL, name TEXT PRIMARY KEY, address TEXT NOT NULL, "
-                    "vars TEXT NOT NULL, sources TEXT NOT NULL)"
+                    "vars TEXT NOT NULL, sources TEXT NOT NULL, canary INTEGER NOT NULL)"
                 )
                 db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-                db.executemany("INSERT INTO hosts VALUES (?, ?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO hosts VALUES (?, ?, ?, ?, ?, ?)", rows)
                 db.execute("CREATE INDEX hosts_address ON hosts (address, ord)")
                 db.commit()
             finally:

@@ -49,7 +49,7 @@ from pollerfleet.images.freshness import (
     registry_view,
     running_image,
 )
-from pollerfleet.images.promotion import Channel, Stage, desired_under_promotion, is_canary, soak_note
+from pollerfleet.images.promotion import Channel, Stage, desired_under_promotion, soak_note
 from pollerfleet.images.promotion_state import PromotionState, PromotionStateError
 
 PIN_VAR = "poller_image_tag"
@@ -193,11 +193,11 @@ class DesiredImages:
             else:
                 from pollerfleet.core import inventory
 
-                try:
-                    fleet = inventory.load(path, self.cfg.fleet.group, cache_dir=self.cfg.registry.cache_dir)
+                try:  # from the inventory cache's index: flat with the fleet's size
+                    cache_dir = self.cfg.registry.cache_dir
+                    self._canaries = inventory.canaries(path, self.cfg.fleet.group, cache_dir=cache_dir)
                 except inventory.InventoryError as exc:
                     raise TargetError(str(exc)) from None
-                self._canaries = frozenset(n for n, h in fleet.items() if is_canary(h.vars))
         return self._canaries
 
     def _channel_tags(self, host: Optional[PollerHost]) -> tuple[str, ...]:

@@ -21,19 +21,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
 
-CANARY_VAR = "poller_canary"
+from pollerfleet.core.inventory import CANARY_VAR, ansible_true
+
 BLOCK_PREFIX = "blocked-"  # + the candidate's 64 hex digits: a tag naming the blocked manifest itself
-_TRUE = ("true", "yes", "on", "1", "y", "t")  # Ansible's `| bool`
 
 
 def is_canary(host_vars: dict[str, Any]) -> bool:
     """Whether the inventory names the host a canary (``poller_canary``, Ansible truth rules)."""
-    value = host_vars.get(CANARY_VAR)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value == 1
-    return isinstance(value, str) and value.strip().lower() in _TRUE
+    return ansible_true(host_vars.get(CANARY_VAR))
 
 
 def block_tag(digest: str) -> str:

@@ -253,14 +253,14 @@ def container_check(client: DockerClient, q: ContainerQuery) -> nagiosplugin.Che
     )
 
 
-def threshold_contexts(args: Thresholds) -> list[nagiosplugin.Context]:
+def threshold_contexts(query: Thresholds) -> list[nagiosplugin.Context]:
     """The uptime and restart contexts from --warning/critical-uptime/-restarts."""
     return [
         nagiosplugin.ScalarContext(
-            "uptime", args.warning_uptime or None, args.critical_uptime or None, fmt_metric=_fmt("uptime")
+            "uptime", query.warning_uptime or None, query.critical_uptime or None, fmt_metric=_fmt("uptime")
         ),
         nagiosplugin.ScalarContext(
-            "restarts", args.warning_restarts or None, args.critical_restarts or None, fmt_metric=_fmt("restarts")
+            "restarts", query.warning_restarts or None, query.critical_restarts or None, fmt_metric=_fmt("restarts")
         ),
     ]
 

@@ -177,11 +177,11 @@ class ImageResource(nagiosplugin.Resource):
         self,
         client: DockerClient,
         cfg: Config,
-        args: ImageQuery,
+        query: ImageQuery,
         lock_for: Optional[Callable[[str], threading.Lock]] = None,
         poller: Optional[PollerHost] = None,
     ) -> None:
-        self.client, self.cfg, self.args = client, cfg, args
+        self.client, self.cfg, self.query = client, cfg, query
         self.lock_for = lock_for  # a fleet sweep asks the registry once per repository, not once per host
         self.poller = poller
         self.judged: Optional[Judged] = None
@@ -191,7 +191,7 @@ class ImageResource(nagiosplugin.Resource):
         return "IMAGE"
 
     def evaluate(self) -> Judged:
-        a = self.args
+        a = self.query
         try:
             poller = self.poller
             if poller is None:
@@ -245,15 +245,15 @@ class FreshnessContext(nagiosplugin.Context):
         return self.result_cls(state, metric.value.summary(), metric)
 
 
-def contexts(args: ImageQuery) -> list[nagiosplugin.Context]:
+def contexts(query: ImageQuery) -> list[nagiosplugin.Context]:
     return [
         FreshnessContext(),
-        nagiosplugin.ScalarContext("behind", args.warning_behind or None, args.critical_behind or None),
-        nagiosplugin.ScalarContext("lag", days_range(args.warning_lag), days_range(args.critical_lag)),
+        nagiosplugin.ScalarContext("behind", query.warning_behind or None, query.critical_behind or None),
+        nagiosplugin.ScalarContext("lag", days_range(query.warning_lag), days_range(query.critical_lag)),
         nagiosplugin.ScalarContext(
             "age",
-            days_range(args.warning_age),
-            days_range(args.critical_age),
+            days_range(query.warning_age),
+            days_range(query.critical_age),
             fmt_metric=lambda m, c: f"image built {m.value // DAY} days ago",
         ),
     ]

@@ -42,15 +42,15 @@ def release_check(cfg: Config, q: ReleaseQuery) -> nagiosplugin.Check:
 class ReleaseResource(nagiosplugin.Resource):
     """The newest upstream release of the engine, against the newest image in the registry."""
 
-    def __init__(self, cfg: Config, args: ReleaseQuery) -> None:
-        self.cfg, self.args = cfg, args
+    def __init__(self, cfg: Config, query: ReleaseQuery) -> None:
+        self.cfg, self.query = cfg, query
 
     @property
     def name(self) -> str:
         return "RELEASE"
 
     def probe(self) -> list[nagiosplugin.Metric]:
-        a = self.args
+        a = self.query
         try:
             status = release_status(
                 self.cfg,

@@ -127,15 +127,15 @@ def vmware_check(client: DockerClient, q: VmwareQuery) -> nagiosplugin.Check:
 class VmwareResource(nagiosplugin.Resource):
     """The centreon-vmware container of one poller host."""
 
-    def __init__(self, client: DockerClient, args: VmwareQuery) -> None:
-        self.client, self.args = client, args
+    def __init__(self, client: DockerClient, query: VmwareQuery) -> None:
+        self.client, self.query = client, query
 
     @property
     def name(self) -> str:
-        return str(self.args.name)
+        return str(self.query.name)
 
     def probe(self) -> list[nagiosplugin.Metric]:
-        a = self.args
+        a = self.query
         try:
             v = judge(self.client, a.name, a.engine, a.expect, a.network, a.config_path)
         except DockerError as exc:

@@ -93,11 +93,13 @@ class Docker:
 
 
 def pollerfleet(
-    cfg: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    cfg: Path | None, *args: str, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the operator's command with this interpreter and CFG, as an operator types it."""
+    """Run the operator's command with this interpreter and CFG, as an operator types it; with CFG
+    None, ARGS alone (to put --config elsewhere, or leave it out)."""
+    config = ("--config", str(cfg)) if cfg is not None else ()
     return subprocess.run(
-        [sys.executable, "-m", "pollerfleet", "--config", str(cfg), *args],
+        [sys.executable, "-m", "pollerfleet", *config, *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -265,12 +265,7 @@ def test_table_fits_its_content_and_wraps_detail_whole_on_a_terminal(fleet: Flee
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(fleet.cfg.read_text().replace(str(fleet.cfg.parent / "inventory.json"), str(inv)))
     # global options after the subcommand, -v on stderr
-    doc = subprocess.run(
-        [sys.executable, "-m", "pollerfleet", "status", "--json", "--config", str(cfg), "-v"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    doc = pollerfleet(None, "status", "--json", "--config", str(cfg), "-v")
     assert doc.returncode == 1 and f"configuration: {cfg}" in doc.stderr, doc.stderr  # WARNING beats UNKNOWN
     details = {h["host"]: h["detail"] for h in json.loads(doc.stdout)}
     assert "runs 19.04.1, newest 19.04.5" in details[long_name] and len(details[long_name]) > 60

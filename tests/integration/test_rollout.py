@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Docker, pollerfleet, write_fleet_config
+from tests.helpers import Docker, pollerfleet, write_fleet_config, write_inventory
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -33,15 +33,11 @@ def test_rollout_view(docker: Docker, registry: str, tmp_path: Path) -> None:
     new = docker.run("ro-c", image=f"{repo}:19.04.5")
     held = docker.run("ro-d", image=f"{repo}:19.04.1")
     engines = {"poller-a": old, "poller-b": old_b, "poller-c": new, "poller-d": held}
-    inv = tmp_path / "inventory.yml"
-    inv.write_text(
-        f"all:\n  vars:\n    poller_image_repository: {repo}\n  children:\n    pollers:\n      hosts:\n"
-        + "".join(
-            f"        {h}:\n          poller_docker_url: {docker.host}\n          centreon_poller_engine_name: {n}\n"
-            for h, n in engines.items()
-        )
-        + f"        poller-gone:\n          poller_docker_url: unix://{tmp_path}/nowhere.sock\n"
-    )
+    hosts: dict[str, dict[str, object]] = {
+        h: {"poller_docker_url": docker.host, "centreon_poller_engine_name": n} for h, n in engines.items()
+    }
+    hosts["poller-gone"] = {"poller_docker_url": f"unix://{tmp_path}/nowhere.sock"}
+    inv = write_inventory(tmp_path / "inventory.yml", hosts, poller_image_repository=repo)
     (tmp_path / "host_vars").mkdir()
     (tmp_path / "host_vars" / "poller-d.yml").write_text("poller_image_tag: '19.04.1'\n")  # the operator's hold
     digest = {

@@ -2,42 +2,37 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pollerfleet import __version__
-
-
-def pollerfleet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pollerfleet", *args], capture_output=True, text=True, check=False)
+from tests.helpers import pollerfleet
 
 
 def test_version() -> None:
-    r = pollerfleet("--version")
+    r = pollerfleet(None, "--version")
     assert (r.returncode, r.stdout) == (0, f"pollerfleet {__version__}\n")
 
 
 def test_check_config(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text("[docker]\nport = 2376\n")
-    r = pollerfleet("--config", str(good), "check-config")
+    r = pollerfleet(good, "check-config")
     assert (r.returncode, r.stdout) == (0, f"configuration OK: {good}\n")
     bad = tmp_path / "bad.toml"
     bad.write_text("[fleet]\ngroup = 3\n")
-    r = pollerfleet("--config", str(bad), "check-config")
+    r = pollerfleet(bad, "check-config")
     assert r.returncode == 3  # never WARNING (1) or CRITICAL (2): UNKNOWN, as a plugin that cannot check
     assert r.stderr == f"pollerfleet: config file {bad}: [fleet] group must be a string\n"
-    r = pollerfleet("check-config", "--config", str(bad))  # the global option after the subcommand
+    r = pollerfleet(None, "check-config", "--config", str(bad))  # the global option after the subcommand
     assert r.returncode == 3 and str(bad) in r.stderr
-    r = pollerfleet("check-config", "--config", str(good))
+    r = pollerfleet(None, "check-config", "--config", str(good))
     assert (r.returncode, r.stdout) == (0, f"configuration OK: {good}\n")
 
 
 def test_no_command_prints_usage() -> None:
-    r = pollerfleet()
+    r = pollerfleet(None)
     assert r.returncode == 3 and r.stdout.startswith("usage: pollerfleet")
 
 
@@ -46,7 +41,7 @@ def test_no_command_prints_usage() -> None:
 def test_reconcile_refuses_bad_thresholds_in_one_line(tmp_path: Path, option: str, value: str) -> None:
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(f'[fleet]\ninventory = "{tmp_path / "absent.yml"}"\n')
-    r = pollerfleet("--config", str(cfg), "reconcile", f"{option}={value}")
+    r = pollerfleet(cfg, "reconcile", f"{option}={value}")
     assert (r.returncode, r.stdout) == (3, "")
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith(f"pollerfleet reconcile: argument {option}: invalid range {value!r}"), r.stderr
@@ -54,7 +49,7 @@ def test_reconcile_refuses_bad_thresholds_in_one_line(tmp_path: Path, option: st
 
 @pytest.mark.parametrize("value", ["nan", "inf", "0", "x"])
 def test_wait_timeout_must_be_a_finite_positive_number(value: str) -> None:
-    r = pollerfleet("redeploy", "poller01", f"--wait-timeout={value}")
+    r = pollerfleet(None, "redeploy", "poller01", f"--wait-timeout={value}")
     assert r.returncode == 3 and r.stderr.count("\n") == 1, r.stderr
 
 
@@ -84,7 +79,7 @@ def test_every_subcommand_has_a_description_and_every_option_a_help() -> None:
     ],
 )
 def test_usage_and_configuration_errors_exit_3_in_one_line(argv: list[str]) -> None:
-    r = pollerfleet(*argv)
+    r = pollerfleet(None, *argv)
     assert r.returncode == 3 and r.stdout == "", r.stdout + r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
 
@@ -93,6 +88,6 @@ def test_verbose_before_or_after_the_subcommand(tmp_path: Path) -> None:
     cfg = tmp_path / "fleet.toml"
     cfg.write_text("")
     for argv in (["-v", "--config", str(cfg), "check-config"], ["check-config", "--config", str(cfg), "-v"]):
-        r = pollerfleet(*argv)
+        r = pollerfleet(None, *argv)
         assert r.returncode == 0 and r.stderr == f"configuration: {cfg}\n", argv
-    assert pollerfleet("--config", str(cfg), "check-config").stderr == ""
+    assert pollerfleet(cfg, "check-config").stderr == ""

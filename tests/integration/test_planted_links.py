@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Docker, pollerfleet, run_plugin, write_fleet_config
+from tests.helpers import Docker, pollerfleet, run_plugin, write_fleet_config, write_inventory
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -60,12 +60,12 @@ def planted(docker: Docker, registry: str, tmp_path: Path) -> Iterator[Planted]:
     name = f"{docker.prefix.rstrip('-')}/planted"
     build_and_push(docker, f"{registry}/{name}:19.04.5", "19.04.5")
     container = docker.run("planted", image=f"{registry}/{name}:19.04.5")
-    inv = tmp_path / "inventory.yml"
-    inv.write_text(
-        "all:\n  children:\n    pollers:\n      hosts:\n        poller01:\n"
-        f"          poller_image_repository: {registry}/{name}\n          poller_docker_url: {docker.host}\n"
-        f"          centreon_poller_engine_name: {container}\n"
-    )
+    poller01 = {
+        "poller_image_repository": f"{registry}/{name}",
+        "poller_docker_url": docker.host,
+        "centreon_poller_engine_name": container,
+    }
+    inv = write_inventory(tmp_path / "inventory.yml", {"poller01": poller01})
     standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["HOSTNAME"], duration=0.1)]).start()
     try:
         cfg = write_fleet_config(

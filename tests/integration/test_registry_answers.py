@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Docker, pollerfleet, run_plugin, write_fleet_config
+from tests.helpers import Docker, pollerfleet, run_plugin, write_fleet_config, write_inventory
 from tests.registry_tools import RegistryAPI, build_and_push
 from tests.standins.gateway import Gateway
 
@@ -57,11 +57,8 @@ def test_a_forged_digest_is_unknown_and_never_printed_by_desired(
             "not sha256: and 64 lowercase hex digits"
         ), summary
         # the deploy job asks `pollerfleet desired`: nothing on stdout, one line on stderr
-        inv = tmp_path / "inventory.yml"
-        inv.write_text(
-            "all:\n  children:\n    pollers:\n      hosts:\n        poller01:\n"
-            f"          poller_image_repository: 127.0.0.1:{gw.url.rsplit(':', 1)[1]}/{name}\n"
-        )
+        repository = f"127.0.0.1:{gw.url.rsplit(':', 1)[1]}/{name}"
+        inv = write_inventory(tmp_path / "inventory.yml", {"poller01": {"poller_image_repository": repository}})
         cfg = write_fleet_config(tmp_path, inventory=inv, registry={"url": gw.url, "allow_http": True})
         r = pollerfleet(cfg, "desired", "poller01")
         assert (r.returncode, r.stdout) == (1, ""), r.stdout

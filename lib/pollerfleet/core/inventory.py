@@ -282,21 +282,19 @@ class _Cache:
 
     def fleet(self) -> Optional[dict[str, PollerHost]]:
         """The whole fleet from the cache, every host's files checked; None when it cannot answer."""
-        import sqlite3
-
-        with _closing(self._open()) as db:
-            if db is None:
-                return None
-            try:
-                if not _unchanged(_all_host_sources(db)):
-                    return None
-                rows = db.execute("SELECT name, vars FROM hosts ORDER BY ord").fetchall()
-                return {n: PollerHost(n, _decode(json.loads(v))) for n, v in rows}
-            except (sqlite3.Error, ValueError, TypeError, KeyError):
-                return None
+        rows = self._every_host("SELECT name, vars FROM hosts ORDER BY ord")
+        try:
+            return None if rows is None else {n: PollerHost(n, _decode(json.loads(v))) for n, v in rows}
+        except (ValueError, TypeError, KeyError):
+            return None
 
     def canaries(self) -> Optional[frozenset[str]]:
         """The canaries from the cache's index, every host's files checked; None when it cannot answer."""
+        rows = self._every_host("SELECT name FROM hosts WHERE canary = 1")
+        return None if rows is None else frozenset(n for (n,) in rows)
+
+    def _every_host(self, query: str) -> Optional[list[Any]]:
+        """QUERY's rows, when the cache and every host's own files are unchanged; else None."""
         import sqlite3
 
         with _closing(self._open()) as db:
@@ -305,7 +303,7 @@ class _Cache:
             try:
                 if not _unchanged(_all_host_sources(db)):
                     return None
-                return frozenset(n for (n,) in db.execute("SELECT name FROM hosts WHERE canary = 1"))
+                return list(db.execute(query).fetchall())
             except (sqlite3.Error, ValueError, TypeError, KeyError):
                 return None
 

@@ -352,16 +352,7 @@ def test_token_never_leaks(make_fleet, tmp_path: Path, registry: str, image_repo
     (tmp_path / "hang").mkdir()
     cfg = write_config(tmp_path / "hang", f"http://127.0.0.1:{hang.getsockname()[1]}/", f.hosts, registry, image_repo)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(PLUGINS / "handle_poller_redeploy"),
-            "CRITICAL",
-            "HARD",
-            "3",
-            "poller01",
-            "--config",
-            str(cfg),
-        ],
+        handler("handle_poller_redeploy", "CRITICAL", "HARD", "3", "poller01", config=cfg),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -404,16 +395,7 @@ def test_jenkins_5xx_and_garbage_are_one_line_reasons(
     try:
         cfg = write_config(tmp_path, gw.url + "/", ["poller01"], registry, image_repo)
         r = subprocess.run(
-            [
-                sys.executable,
-                str(PLUGINS / "handle_poller_redeploy"),
-                "CRITICAL",
-                "HARD",
-                "3",
-                "poller01",
-                "--config",
-                str(cfg),
-            ],
+            handler("handle_poller_redeploy", "CRITICAL", "HARD", "3", "poller01", config=cfg),
             capture_output=True,
             text=True,
             timeout=60,
@@ -747,16 +729,7 @@ def test_the_handler_gives_up_before_the_engine_kills_it(
     )
     cfg.write_text(cfg.read_text().replace("timeout = 5\n", "timeout = 60\n", 1))
     r = subprocess.run(
-        [
-            sys.executable,
-            str(PLUGINS / "handle_poller_redeploy"),
-            "CRITICAL",
-            "HARD",
-            "3",
-            "poller01",
-            "--config",
-            str(cfg),
-        ],
+        handler("handle_poller_redeploy", "CRITICAL", "HARD", "3", "poller01", config=cfg),
         capture_output=True,
         text=True,
         timeout=50,

@@ -114,13 +114,21 @@ def handler(name: str, *macros: str, config: Path | None = None) -> list[str]:
 
 
 def write_inventory(
-    path: Path, hosts: dict[str, dict[str, object]], group: str = "pollers", **all_vars: object
+    path: Path,
+    hosts: dict[str, dict[str, object]],
+    group: str = "pollers",
+    *,
+    other_groups: dict[str, dict[str, dict[str, object]]] | None = None,
+    **all_vars: object,
 ) -> Path:
     """An Ansible YAML inventory at PATH: ALL_VARS for every host, HOSTS (name -> its own variables)
-    in GROUP. Written by a YAML library, so a value never needs quoting by hand."""
+    in GROUP, and OTHER_GROUPS (group -> its hosts, the same way) beside it. Written by a YAML
+    library, so a value never needs quoting by hand."""
     import yaml
 
-    doc = {"all": {"vars": all_vars, "children": {group: {"hosts": {h: v or None for h, v in hosts.items()}}}}}
+    groups = {group: hosts, **(other_groups or {})}
+    children = {g: {"hosts": {h: v or None for h, v in members.items()}} for g, members in groups.items()}
+    doc = {"all": {"vars": all_vars, "children": children}}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 

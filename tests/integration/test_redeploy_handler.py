@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PLUGINS, Docker, handler, pollerfleet, wait_for, write_fleet_config
+from tests.helpers import Docker, handler, pollerfleet, wait_for, write_fleet_config, write_inventory
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -70,17 +70,21 @@ class Fleet:
         return [p["HOSTNAME"] for p in self.standin.triggered(JOB)]
 
 
-def write_config(tmp_path: Path, url: str, hosts: list[str], registry: str, repo: str, **redeploy: object) -> Path:
-    # the hosts' Docker is a socket that does not exist: nothing is asked beyond this machine
-    inv = tmp_path / "inventory.yml"
-    inv.write_text(
-        "all:\n  vars:\n"
-        f"    poller_image_repository: {registry}/{repo}\n"
-        "    poller_docker_url: unix:///nonexistent/docker.sock\n"
-        "  children:\n    pollers:\n      hosts:\n"
-        + "".join(f"        {h}:\n          poller_vmware_enabled: false\n" for h in hosts)
-        + "    other:\n      hosts:\n        notapoller:\n"
+def fleet_inventory(path: Path, hosts: list[str], image_repository: str, held: dict[str, str] | None = None) -> Path:
+    """HOSTS in [pollers], each held at its tag in HELD, and notapoller in another group. The hosts'
+    Docker is a socket that does not exist: nothing is asked beyond this machine."""
+    held = held or {}
+    return write_inventory(
+        path,
+        {h: {"poller_vmware_enabled": False, **({"poller_image_tag": held[h]} if h in held else {})} for h in hosts},
+        other_groups={"other": {"notapoller": {}}},
+        poller_image_repository=image_repository,
+        poller_docker_url="unix:///nonexistent/docker.sock",
     )
+
+
+def write_config(tmp_path: Path, url: str, hosts: list[str], registry: str, repo: str, **redeploy: object) -> Path:
+    inv = fleet_inventory(tmp_path / "inventory.yml", hosts, f"{registry}/{repo}")
     return write_fleet_config(
         tmp_path, jenkins_url=url, token=TOKEN, registry_address=registry, inventory=inv, redeploy=redeploy
     )
@@ -478,7 +482,7 @@ class EngineUserFleet(Fleet):
         """The handler as the engine runs it: its own user, not root."""
         setpriv = ["setpriv", f"--reuid={ENGINE_USER}", f"--regid={ENGINE_USER}", "--init-groups"]
         return subprocess.run(
-            [*setpriv, sys.executable, str(PLUGINS / "handle_poller_redeploy"), *args, "--config", str(self.config)],
+            [*setpriv, *handler("handle_poller_redeploy", *args, config=self.config)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -673,8 +677,9 @@ def test_operator_redeploy_to_a_chosen_release(make_fleet, docker: Docker, regis
     ):
         r = f.cli("redeploy", "poller02", "--image", image)
         assert r.returncode == 1 and "refused: no target image" in r.stdout and reason in r.stdout, r.stdout
-    inv = f.config.parent / "inventory.yml"
-    inv.write_text(inv.read_text().replace("poller03:\n", 'poller03:\n          poller_image_tag: "19.04.5"\n'))
+    fleet_inventory(
+        f.config.parent / "inventory.yml", f.hosts, f"{registry}/{image_repo}", held={"poller03": "19.04.5"}
+    )
     r = f.cli("redeploy", "poller03", "--image", "19.04.4")
     assert r.returncode == 1 and "poller03 is held at 19.04.5 by the inventory" in r.stdout, r.stdout
     assert [p["HOSTNAME"] for p in f.standin.triggered(JOB)] == ["poller01"]

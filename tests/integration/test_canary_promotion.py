@@ -6,6 +6,9 @@ redeploy the same answer; without a canary the rule is today's."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,14 +17,30 @@ from pollerfleet.clients.registry import RegistryClient, settings_for
 from pollerfleet.core.config import RegistrySettings
 from pollerfleet.images.promotion import block_tag
 from pollerfleet.images.promotion_state import PromotionState
-from tests.helpers import Docker, pollerfleet, run_plugin, write_fleet_config
+from tests.helpers import ROOT, Docker, pollerfleet, run_plugin, wait_for, write_fleet_config, write_inventory
 from tests.registry_tools import build_and_push
+from tests.standins.jenkins import JenkinsStandin, Job
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry]
 
 
 def _digest(docker: Docker, ref: str) -> str:
     return str(json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", ref))[-1].split("@")[1])
+
+
+def fleet_inventory(
+    path: Path, repo: str, docker: Docker, engines: dict[str, str], canaries: tuple[str, ...] = ()
+) -> Path:
+    """The pollers (host -> its engine container on the test daemon), CANARIES marked as canaries."""
+    hosts = {
+        h: {
+            "poller_docker_url": docker.host,
+            "centreon_poller_engine_name": n,
+            **({"poller_canary": True} if h in canaries else {}),
+        }
+        for h, n in engines.items()
+    }
+    return write_inventory(path, hosts, poller_image_repository=repo)
 
 
 def test_promotion_gives_every_consumer_one_answer(docker: Docker, registry: str, tmp_path: Path) -> None:
@@ -31,14 +50,7 @@ def test_promotion_gives_every_consumer_one_answer(docker: Docker, registry: str
     old = _digest(docker, f"{repo}:19.04.5-1")
     engines = {"poller-canary": docker.run("cn-a", image=f"{repo}:19.04.5-1")}
     engines["poller-other"] = docker.run("cn-b", image=f"{repo}:19.04.5-1")
-    inv = tmp_path / "inventory.yml"
-    inv.write_text(
-        f"all:\n  vars:\n    poller_image_repository: {repo}\n  children:\n    pollers:\n      hosts:\n"
-        + "".join(
-            f"        {h}:\n          poller_docker_url: {docker.host}\n          centreon_poller_engine_name: {n}\n"
-            for h, n in engines.items()
-        )
-    )
+    inv = fleet_inventory(tmp_path / "inventory.yml", repo, docker, engines)
     cfg = write_fleet_config(tmp_path, registry_address=registry, inventory=inv, registry={"cache_ttl": 0})
 
     def desired() -> dict[str, str]:
@@ -67,7 +79,7 @@ def test_promotion_gives_every_consumer_one_answer(docker: Docker, registry: str
     assert set(desired().values()) == {f"{repo}:19.04.5-2@{new}"}
 
     # one canary, and the channel tag on the earlier image: only the canary gets the candidate
-    inv.write_text(inv.read_text().replace("poller-canary:\n", "poller-canary:\n          poller_canary: true\n"))
+    fleet_inventory(inv, repo, docker, engines, canaries=("poller-canary",))
     client = RegistryClient(settings_for(RegistrySettings(allow_http=True), f"http://{registry}"))
     assert client.put_tag(path, old, "promoted") == old
     assert desired() == {"poller-canary": f"{repo}:19.04.5-2@{new}", "poller-other": f"{repo}:19.04.5-1@{old}"}
@@ -106,34 +118,18 @@ def test_reconcile_soaks_promotes_and_blocks(docker: Docker, registry: str, tmp_
     """The level-triggered loop: reconcile measures the soak, asks the promote-centreon-poller job
     (which runs jenkins/promote-poller.sh, as Jenkins would) to move the channel tag, then a canary
     that stops blocks the next candidate for every consumer."""
-    import os
-    import sys
-    import time
-
-    from tests.helpers import wait_for
-    from tests.standins.jenkins import JenkinsStandin, Job
-
-    root = Path(__file__).resolve().parents[2]
     path = f"{docker.prefix.rstrip('-')}/canary-loop"
     repo = f"{registry}/{path}"
     build_and_push(docker, f"{repo}:19.04.5-1", "19.04.5", nonce="l1")
     engines = {"poller-canary": docker.run("cl-a", image=f"{repo}:19.04.5-1")}
     engines["poller-other"] = docker.run("cl-b", image=f"{repo}:19.04.5-1")
-    inv = tmp_path / "inventory.yml"
-    inv.write_text(
-        f"all:\n  vars:\n    poller_image_repository: {repo}\n  children:\n    pollers:\n      hosts:\n"
-        + "".join(
-            f"        {h}:\n          poller_docker_url: {docker.host}\n          centreon_poller_engine_name: {n}\n"
-            + ("          poller_canary: true\n" if h == "poller-canary" else "")
-            for h, n in engines.items()
-        )
-    )
+    inv = fleet_inventory(tmp_path / "inventory.yml", repo, docker, engines, canaries=("poller-canary",))
     promote = Job(
         "promote-centreon-poller",
         ["ACTION", "POLLER_IMAGE"],
         command=["jenkins/promote-poller.sh"],
-        cwd=str(root),
-        env={**os.environ, "POLLERFLEET": f"{sys.executable} -m pollerfleet", "PYTHONPATH": str(root / "lib")},
+        cwd=str(ROOT),
+        env={**os.environ, "POLLERFLEET": f"{sys.executable} -m pollerfleet", "PYTHONPATH": str(ROOT / "lib")},
         log_dir=str(tmp_path),
         duration=0.1,
     )

@@ -32,8 +32,10 @@ def test_running_container_is_ok_with_perfdata(docker: Docker) -> None:
 def test_default_name_is_centreon_engine(docker: Docker) -> None:
     present = docker("ps", "-aq", "--filter", "name=^/centreon-engine$").strip()
     rc, out, _ = check(docker)  # no -n: looks for centreon-engine
-    if present:  # another run left one: judged as itself
-        assert "centreon-engine" in out and rc in (0, 1, 2)
+    if present:  # another run left one: the verdict is exactly that of `-n centreon-engine`
+        named_rc, named, _ = check(docker, "-n", "centreon-engine")
+        assert (rc, out.split(" (")[0]) == (named_rc, named.split(" (")[0]), (out, named)
+        assert "centreon-engine" in out, out
     else:  # the one right answer for a missing container
         assert (rc, out.split(" - ")[0]) == (2, "CONTAINER CRITICAL") and "centreon-engine" in out, out
 

@@ -92,14 +92,21 @@ class Docker:
             self("network", "rm", *nets, check=False)
 
 
+def pollerfleet_command(cfg: Path | None, *args: str) -> list[str]:
+    """The operator's command line with this interpreter and CFG; with CFG None, ARGS alone (to put
+    --config elsewhere, or leave it out). For a test that runs it itself (on a terminal, in the
+    background); `pollerfleet()` runs it and waits."""
+    config = ("--config", str(cfg)) if cfg is not None else ()
+    return [sys.executable, "-m", "pollerfleet", *config, *args]
+
+
 def pollerfleet(
     cfg: Path | None, *args: str, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the operator's command with this interpreter and CFG, as an operator types it; with CFG
     None, ARGS alone (to put --config elsewhere, or leave it out)."""
-    config = ("--config", str(cfg)) if cfg is not None else ()
     return subprocess.run(
-        [sys.executable, "-m", "pollerfleet", *config, *args],
+        pollerfleet_command(cfg, *args),
         capture_output=True,
         text=True,
         timeout=timeout,

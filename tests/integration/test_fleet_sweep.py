@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine import COMMON, Engine, base_objects, define
-from tests.helpers import Docker, pollerfleet, run_plugin, wait_for
+from tests.helpers import Docker, pollerfleet, pollerfleet_command, run_plugin, wait_for
 from tests.registry_tools import build_and_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.sweep]
@@ -247,7 +248,7 @@ def test_a_terminal_gets_colours_and_a_progress_bar(fleet: Fleet, docker: Docker
     inv.write_text(json.dumps({"all": {"children": {"pollers": {"hosts": hosts}}}}))
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(fleet.cfg.read_text().replace(str(fleet.cfg.parent / "inventory.json"), str(inv)))
-    command = f"{sys.executable} -m pollerfleet --config {cfg} status -t 5"
+    command = shlex.join(pollerfleet_command(cfg, "status", "-t", "5"))
     r = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=120, check=False)
     out = r.stdout.decode()  # bytes: text mode would turn the bar's carriage returns into newlines
     assert r.returncode == 0, out
@@ -271,7 +272,7 @@ def test_table_fits_its_content_and_wraps_detail_whole_on_a_terminal(fleet: Flee
     assert "runs 19.04.1, newest 19.04.5" in details[long_name] and len(details[long_name]) > 60
 
     def terminal(*args: str, columns: int = 120, **env: str) -> str:
-        command = f"{sys.executable} -m pollerfleet --config {cfg} status -t 5 {' '.join(args)}"
+        command = shlex.join(pollerfleet_command(cfg, "status", "-t", "5", *args))
         environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
         environ.update({"COLUMNS": str(columns), "TERM": "xterm", **env})
         r = subprocess.run(

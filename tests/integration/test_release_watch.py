@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pollerfleet.clients.upstream import UpstreamError, UpstreamRepo
-from tests.helpers import PLUGINS, Docker, pollerfleet, run_plugin, write_fleet_config
+from tests.helpers import Docker, handler, pollerfleet, run_plugin, write_fleet_config, write_inventory
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 from tests.upstream_repo import STABLE, Server, centreon_layout, make_repo
@@ -183,7 +182,7 @@ def test_release_line_and_states(
 
 def rebuild_handler(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(PLUGINS / "handle_engine_rebuild"), *args, "--config", str(cfg)],
+        handler("handle_engine_rebuild", *args, config=cfg),
         capture_output=True,
         text=True,
         timeout=60,
@@ -214,21 +213,9 @@ def test_missing_image_triggers_exactly_one_build(
         ), r.stdout
         assert len(standin.triggered(JOB)) == 1
         # the operator's side, same rules
-        r = subprocess.run(
-            [sys.executable, "-m", "pollerfleet", "--config", str(cfg), "rebuild", "19.04.10"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        r = pollerfleet(cfg, "rebuild", "19.04.10", timeout=60)
         assert "skipped" in r.stdout and len(standin.triggered(JOB)) == 1
-        r = subprocess.run(
-            [sys.executable, "-m", "pollerfleet", "--config", str(cfg), "rebuild", "19.04.10;id"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        r = pollerfleet(cfg, "rebuild", "19.04.10;id", timeout=60)
         assert r.returncode == 1 and "refused: '19.04.10;id' is not a release version" in r.stdout
         # the image is pushed: OK, and no build
         build_and_push(docker, f"{registry}/{image_repo}:19.04.10", "19.04.10")
@@ -264,8 +251,7 @@ def test_reconcile_retries_a_missed_rebuild(
     standin = JenkinsStandin({"pollerfleet": TOKEN}, [Job(JOB, ["CENTREON_ENGINE_VERSION"], duration=30)]).start()
     try:
         cfg = config(tmp_path, registry, image_repo, [repos["gz"]], standin.url)
-        inventory = tmp_path / "inventory.yml"
-        inventory.write_text("all:\n  children:\n    pollers:\n      hosts: {}\n")
+        inventory = write_inventory(tmp_path / "inventory.yml", {})
         cfg.write_text(cfg.read_text().replace("[fleet]\n", f'[fleet]\ninventory = "{inventory}"\n'))
 
         def reconcile(*args: str) -> subprocess.CompletedProcess[str]:

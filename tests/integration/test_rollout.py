@@ -7,15 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Docker, pollerfleet, write_fleet_config, write_inventory
+from tests.helpers import Docker, pollerfleet, pollerfleet_command, write_fleet_config, write_inventory
 from tests.registry_tools import build_and_push
 from tests.standins.jenkins import JenkinsStandin, Job
 
@@ -88,7 +88,7 @@ def test_rollout_view(docker: Docker, registry: str, tmp_path: Path) -> None:
         assert TOKEN not in r.stdout + r.stderr and "Authorization" not in r.stderr
 
         # a terminal (script(1) gives it one): bars, the desired one marked and green
-        command = f"{sys.executable} -m pollerfleet --config {cfg} rollout"
+        command = shlex.join(pollerfleet_command(cfg, "rollout"))
         term_env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
         term_env.update({"COLUMNS": "100", "TERM": "xterm", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"})
         t = subprocess.run(
@@ -112,7 +112,7 @@ def test_rollout_view(docker: Docker, registry: str, tmp_path: Path) -> None:
 
         # --watch refreshes until interrupted (JSON: one document per refresh)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pollerfleet", "--config", str(cfg), "rollout", "--json", "--watch", "0.2"],
+            pollerfleet_command(cfg, "rollout", "--json", "--watch", "0.2"),
             stdout=subprocess.PIPE,
             text=True,
         )

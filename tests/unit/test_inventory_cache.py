@@ -214,3 +214,34 @@ def test_canaries_come_from_the_cache_index_without_decoding_any_host(
         assert inventory.canaries(tree, cache_dir=cache) == parsed
     rewrite(host_vars / "p1.yml", "poller_canary: no\n")  # another host's file: seen all the same
     assert inventory.canaries(tree, cache_dir=cache) == frozenset()
+
+
+def test_canaries_see_a_host_vars_directory_edited_removed_or_linked(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every host's files are checked from one list kept in the cache (not a row per host): a file
+    of a host_vars/HOST/ directory edited in place, a host_vars file removed and a dangling link
+    that comes to point at a file are each seen."""
+    cache = tmp_path / "cache"
+    host_vars = tree.parent / "host_vars"
+    (host_vars / "p1").mkdir(parents=True)
+    rewrite(host_vars / "p1" / "main.yml", "poller_canary: true\n")
+    rewrite(host_vars / "p2.yml", "poller_canary: true\n")
+    (host_vars / "target.yml").symlink_to(tmp_path / "absent.yml")
+    age(tree.parent)
+    assert inventory.canaries(tree, cache_dir=cache) == {"p1", "p2"}
+    with monkeypatch.context() as m:
+        warm(m)
+        assert inventory.canaries(tree, cache_dir=cache) == {"p1", "p2"}
+    rewrite(host_vars / "p1" / "main.yml", "poller_canary: no\n")  # neither directory changes
+    assert inventory.canaries(tree, cache_dir=cache) == {"p2"}
+    (host_vars / "p2.yml").unlink()
+    assert inventory.canaries(tree, cache_dir=cache) == frozenset()
+    rewrite(tree, INV + "    target:\n")
+    age(tree.parent)
+    assert inventory.canaries(tree, cache_dir=cache) == frozenset()  # the link dangles: no variables
+    with monkeypatch.context() as m:
+        warm(m)
+        assert inventory.canaries(tree, cache_dir=cache) == frozenset()
+    rewrite(tmp_path / "absent.yml", "poller_canary: yes\n")
+    assert inventory.canaries(tree, cache_dir=cache) == {"target"}

@@ -18,6 +18,7 @@ from pollerfleet.actions.redeploy import Decision, Redeployer, report
 from pollerfleet.core import config, verbosity
 from pollerfleet.core.exits import Exit
 from pollerfleet.core.names import printable
+from pollerfleet.core.optionword import FromTheCommandLine, OptionWordParser
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
@@ -43,10 +44,13 @@ def deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-class _HandlerParser(argparse.ArgumentParser):
+class _HandlerParser(OptionWordParser):
+    """The handler's options, HANDLEROPTIONS as one word too (``--options '--dry-run'``); a refused
+    call raises ValueError, which the handler logs and audits."""
+
     engine_usage = ""  # how the engine calls it: the macros, in order
 
-    def error(self, message: str) -> NoReturn:
+    def fail(self, message: str) -> NoReturn:
         raise ValueError(message)
 
 
@@ -56,7 +60,7 @@ def _parser(prog: str, description: str, macros: list[tuple[str, str]]) -> _Hand
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     for name, help_text in macros:
         p.add_argument(name.lower(), metavar=name, help=help_text)
-    p.add_argument("--config", metavar="FILE", help="configuration file")
+    p.add_argument("--config", action=FromTheCommandLine, metavar="FILE", help="configuration file")
     p.add_argument("--dry-run", action="store_true", help="decide and log, trigger nothing")
     p.add_argument(
         "-v", "--verbose", action="count", default=0, help="on stderr: -v more words, -vv requests, -vvv tracebacks"

@@ -22,6 +22,7 @@ from pollerfleet import __version__
 from pollerfleet.clients.docker import DockerClient, UsageError, endpoint_for
 from pollerfleet.core import config, verbosity
 from pollerfleet.core.exits import State
+from pollerfleet.core.optionword import FromTheCommandLine, OptionWordParser
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
 if TYPE_CHECKING:
@@ -33,15 +34,16 @@ if TYPE_CHECKING:
 UNKNOWN = State.UNKNOWN
 
 
-class PluginParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are UNKNOWN status lines (exit 3), not argparse's exit 2."""
+class PluginParser(OptionWordParser):
+    """An ArgumentParser whose errors are UNKNOWN status lines (exit 3), not argparse's exit 2.
+    It takes the options of a Centreon macro as one word, ``--options '...'`` (core.optionword)."""
 
     def __init__(self, label: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.label = label
         self.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
 
-    def error(self, message: str) -> NoReturn:
+    def fail(self, message: str) -> NoReturn:
         unknown(self.label, message, self.format_usage().strip())
 
     def parse_args(self, *args: Any, **kwargs: Any) -> Any:
@@ -141,6 +143,7 @@ def add_common_options(parser: argparse.ArgumentParser, docker: bool = True) -> 
     )
     parser.add_argument(
         "--config",
+        action=FromTheCommandLine,
         metavar="FILE",
         help="configuration file (default: $POLLERFLEET_CONFIG or /etc/pollerfleet/fleet.toml)",
     )

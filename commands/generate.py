@@ -31,23 +31,25 @@ def load(path: Path = SOURCE) -> dict[str, Any]:
 def quote(value: str) -> str:
     """One shell word, whatever the engine puts in the macros: a host name with a space or a
     backtick (Centreon's default illegal_object_name_chars allow both) stays one argument and is
-    never run. A single quote cannot occur: it is an illegal object name character."""
+    never run, and so does an option macro's text. A single quote is the one character this cannot
+    hold: it is an illegal object name character, and source.toml tells to keep it out of custom
+    macros (Centreon Engine strips it from event handler macros only)."""
     if "'" in value:
         raise ValueError(f"{value!r}: a single quote has no place in a quoted macro")
     return f"'{value}'"
 
 
 def command_line(src: dict[str, Any], cmd: dict[str, Any]) -> str:
-    """Every macro quoted: the plugin path, each positional macro and each option's value. `raw`
-    is the one exception, option text an administrator writes in a custom macro, which must split
-    into words (source.toml)."""
+    """Every macro quoted: the plugin path, each positional macro, each option's value, and each
+    administrator's option macro, passed as one word to --options (source.toml), which the plugin
+    splits and parses itself."""
     parts = [quote(f"{src['plugin_dir']}/{cmd['plugin']}"), *map(quote, cmd.get("positional", []))]
 
     for option, value in cmd.get("args", []):
         is_short = option.startswith("-") and len(option) == 2
         parts.append(f"{option} {quote(value)}" if is_short else f"{option}={quote(value)}")
-    if cmd.get("raw"):
-        parts.append(cmd["raw"])
+    # `=`: one word even when the macro's text starts with a dash
+    parts += [f"--options={quote(macro)}" for macro in cmd.get("options", [])]
     return " ".join(parts)
 
 

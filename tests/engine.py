@@ -29,6 +29,7 @@ class Engine:
         resources: Optional[dict[str, str]] = None,
         interval_length: int = 1,
         extra: str = "",
+        env: Optional[dict[str, str]] = None,
     ) -> None:
         self.root = root
         self.cfg = root / "nagios.cfg"
@@ -40,6 +41,7 @@ class Engine:
         self.resources = resources or {}
         self.interval_length = interval_length
         self.extra = extra
+        self.env = env  # the engine's environment, which its commands inherit (e.g. POLLERFLEET_CONFIG)
         self.pid: Optional[int] = None
 
     def write(self) -> None:
@@ -102,7 +104,8 @@ illegal_macro_output_chars=`~$&|'"<>
 
     def start(self) -> Engine:
         self.verify()
-        subprocess.run([NAGIOS, "-d", str(self.cfg)], check=True, capture_output=True)
+        env = None if self.env is None else {**os.environ, **self.env}
+        subprocess.run([NAGIOS, "-d", str(self.cfg)], check=True, capture_output=True, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.lock.exists() and self.lock.read_text().strip().isdigit() and self.command_file.exists():

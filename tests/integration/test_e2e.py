@@ -71,7 +71,7 @@ class Timeline:
 
 def objects(docker: Docker, cfg: Path, engines: dict[str, str]) -> str:
     common = {**COMMON, "notifications_enabled": 0}
-    opts = f"--docker-url {docker.host} --config {cfg}"
+    opts = f"--docker-url {docker.host}"  # --config comes from the engine's environment, never a macro
     fast = {"check_interval": 2, "retry_interval": 1, "max_check_attempts": 2}
     out = [base_objects()]
     for host, engine in engines.items():
@@ -84,7 +84,7 @@ def objects(docker: Docker, cfg: Path, engines: dict[str, str]) -> str:
                 service_description=IMAGE_SERVICE,
                 _CONTAINERNAME=engine,
                 _CRITICALBEHIND=0,
-                _HANDLEROPTIONS=f"--config {cfg}",
+                _HANDLEROPTIONS="-v",
                 **fast,
                 **common,
             ),
@@ -98,8 +98,8 @@ def objects(docker: Docker, cfg: Path, engines: dict[str, str]) -> str:
             service_description=RELEASE_SERVICE,
             _WARNINGHOURS=0,
             _CRITICALHOURS=0,
-            _RELEASEOPTIONS=f"--config {cfg}",
-            _HANDLEROPTIONS=f"--config {cfg}",
+            _RELEASEOPTIONS="",
+            _HANDLEROPTIONS="-v",
             **fast,
             **common,
         ),
@@ -329,7 +329,12 @@ def each_poller_engine_holds_a_passive_result(w: World) -> None:
 
 def monitoring_sees_the_fleet_ok(w: World) -> None:
     """The monitoring engine starts with commands/pollerfleet-objects.cfg: the image and release checks are OK."""
-    w.engine = Engine(w.tmp / "engine", objects(w.docker, w.cfg, w.engines), resources={"USER1": str(BIN)})
+    w.engine = Engine(
+        w.tmp / "engine",
+        objects(w.docker, w.cfg, w.engines),
+        resources={"USER1": str(BIN)},
+        env={"POLLERFLEET_CONFIG": str(w.cfg)},  # as an operator's engine names a config not at the default path
+    )
     w.engine.start()
     w.say(f"nagios4 started (pid {w.engine.pid}) with commands/pollerfleet-objects.cfg")
     w.engine.wait(lambda: checked_ok(w.image("poller01")), 60, "poller01 image OK at 19.04.1")

@@ -96,6 +96,29 @@ CASES: list[tuple[str, PromotionSnapshot, Verdict, str, str]] = [
         "c1 not observed",
         "",
     ),
+    ("unobserved before its soak", snap(CanarySeen("c1", error="timeout")), Verdict.WAIT, "c1 not observed", ""),
+    ("restarts before the soak count for nothing", snap(seen(restarts=3)), Verdict.WAIT, "0 of 30 min", ""),
+    (
+        "a fault on any canary blocks, whoever else is waiting",
+        snap(seen("c1", digest=OLD), seen("c2", healthy=False)),
+        Verdict.BLOCK,
+        "c2 turned unhealthy",
+        "c2",
+    ),
+    (
+        "the first faulty canary by name is the one named",
+        snap(seen("c2", healthy=False), seen("c1", restarts=1), soak={"c1": SOAKING}),
+        Verdict.BLOCK,
+        "c1 restarted",
+        "c1",
+    ),
+    (
+        "waiting reasons of every canary, by name",
+        snap(seen("c2", healthy=None), seen("c1", digest=OLD)),
+        Verdict.WAIT,
+        "c1 not on it yet; c2 not healthy yet",
+        "",
+    ),
 ]
 
 
@@ -112,6 +135,27 @@ def test_soak_is_kept_level_triggered() -> None:
     assert first.soak["c1"]["since"] == NOW
     later = decide_promotion(snap(seen(), soak=first.soak), 30, NOW + 1800)
     assert later.verdict == Verdict.PROMOTE
+
+
+@pytest.mark.parametrize(
+    "canary, kept",
+    [
+        (CanarySeen("c1", error="timeout"), SOAKED),
+        (seen(healthy=None), SOAKED),
+        (seen(digest=OLD, healthy=None, error="refused"), SOAKED),
+    ],
+    ids=["unobserved", "not healthy yet", "unobserved off the candidate"],
+)
+def test_a_waiting_canary_keeps_its_soak(canary: CanarySeen, kept: Any) -> None:
+    d = decide_promotion(snap(canary, seen("c2"), soak={"c1": kept}), 30, NOW)
+    assert d.verdict == Verdict.WAIT
+    assert d.soak["c1"] == kept
+    assert d.soak["c2"]["since"] == NOW  # the healthy one starts its soak meanwhile
+
+
+def test_a_canary_not_on_it_yet_has_no_soak() -> None:
+    d = decide_promotion(snap(seen(digest=OLD), seen("c2")), 30, NOW)
+    assert "c1" not in d.soak
 
 
 @pytest.mark.parametrize(

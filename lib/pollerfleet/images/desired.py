@@ -24,7 +24,7 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from pollerfleet.clients.docker import DockerClient
 from pollerfleet.clients.regcache import RegistryCache
@@ -49,7 +49,7 @@ from pollerfleet.images.freshness import (
     registry_view,
     running_image,
 )
-from pollerfleet.images.promotion import Channel, Stage, desired_under_promotion, soak_note
+from pollerfleet.images.promotion import Channel, Choice, Stage, desired_under_promotion, soak_note
 from pollerfleet.images.promotion_state import PromotionState, PromotionStateError
 
 PIN_VAR = "poller_image_tag"
@@ -158,6 +158,20 @@ def _promoted_tag(view: RegistryView, connect: Callable[[], RegistryClient], pat
     return ""
 
 
+def _block_reason(info: dict[str, Any]) -> str:
+    """': why' a canary blocked a candidate, from this central's bookkeeping ('' when it has none)."""
+    return f": {info['reason']}" if info.get("reason") else ""
+
+
+def _runs_blocked(host: str, target: Target, info: dict[str, Any]) -> str:
+    """Why HOST must leave the image it runs, TARGET: canary promotion blocked it (INFO: this
+    central's bookkeeping of the block, {} when it has none)."""
+    who = f" (by {info['host']})" if info.get("host") else ""
+    return (
+        f"{host} runs {target.tag}@{short_digest(target.digest)}, blocked by canary promotion{_block_reason(info)}{who}"
+    )
+
+
 def _same_registry(base: str, image_registry: str) -> bool:
     return not image_registry or base.split("://", 1)[1].lower() == image_registry.lower()
 
@@ -216,49 +230,72 @@ class DesiredImages:
         if host is None or not host.name or target.held or not self.canaries():
             return target, None, "", ""
         path = Reference.parse(target.repository).repository
-        channel_tag = self.cfg.rollout.channel_tag
-        promoted = view.digests.get(channel_tag) or ""
-        try:
-            central = PromotionState(self.cfg.fleet.state_dir).blocked()
-        except PromotionStateError as exc:
-            raise TargetError(str(exc)) from None
-        except OSError:
-            central = {}
-        blocked = frozenset(view.blocked) | frozenset(central)
-        promoted_tag = _promoted_tag(view, connect, path, promoted) if promoted else ""
-        channel = Channel(promoted, promoted_tag, blocked)
+        central = self._central_blocks()
+        channel = self._channel(view, connect, path, central)
         choice = desired_under_promotion(
             target.tag, target.digest, channel, canary=host.name in self.canaries(), fleet_has_canaries=True
         )
         why = ""
         if choice.stage == Stage.BLOCKED and target.digest in running_digests:
-            info = central.get(target.digest) or {}
-            reason = f": {info.get('reason')}" if info.get("reason") else ""
-            who = f" (by {info.get('host')})" if info.get("host") else ""
-            why = f"{host.name} runs {target.tag}@{target.digest[:19]}, blocked by canary promotion{reason}{who}"
+            why = _runs_blocked(host.name, target, central.get(target.digest) or {})
         if choice.digest == target.digest:
             return target, None, "", why
         kept = Target(target.repository, choice.tag, choice.digest, False, target.newest)
-        note = choice.note
+        return kept, self._kept_image(kept, path, connect, running_digests), self._note(choice, target, central), why
+
+    def _central_blocks(self) -> dict[str, dict[str, Any]]:
+        """The blocks decided on this central: a block holds from the moment it is decided, before
+        its registry tag exists. An unreadable state directory holds none; a corrupt file stops
+        the rule (TargetError)."""
+        try:
+            return PromotionState(self.cfg.fleet.state_dir).blocked()
+        except PromotionStateError as exc:
+            raise TargetError(str(exc)) from None
+        except OSError:
+            return {}
+
+    def _channel(
+        self,
+        view: RegistryView,
+        connect: Callable[[], RegistryClient],
+        path: str,
+        central: dict[str, dict[str, Any]],
+    ) -> Channel:
+        """The promoted image (the registry's channel tag) and the blocked digests (the registry's
+        block tags and this central's blocks)."""
+        promoted = view.digests.get(self.cfg.rollout.channel_tag) or ""
+        promoted_tag = _promoted_tag(view, connect, path, promoted) if promoted else ""
+        return Channel(promoted, promoted_tag, frozenset(view.blocked) | frozenset(central))
+
+    def _note(self, choice: Choice, target: Target, central: dict[str, dict[str, Any]]) -> str:
+        """The note on the candidate for the check's line of a host kept off it."""
         if choice.stage == Stage.SOAKING:
-            since = None
-            try:
-                soak = (PromotionState(self.cfg.fleet.state_dir).load().get(target.digest) or {}).get("soak") or {}
-                starts = [float(v.get("since", 0)) for v in soak.values() if isinstance(v, dict)]
-                since = min(starts) if starts else None
-            except (PromotionStateError, OSError, ValueError, TypeError):
-                since = None
-            note = soak_note(target.tag, len(self.canaries()), since, self.clock())
-        elif choice.stage == Stage.BLOCKED:
-            info = central.get(target.digest) or {}
-            note = f"{target.tag} is blocked" + (f": {info['reason']}" if info.get("reason") else "")
-        held = ImageInfo(kept.tag, kept.digest)
+            return soak_note(target.tag, len(self.canaries()), self._soak_since(target.digest), self.clock())
+        if choice.stage == Stage.BLOCKED:
+            return f"{target.tag} is blocked" + _block_reason(central.get(target.digest) or {})
+        return choice.note
+
+    def _soak_since(self, digest: str) -> Optional[float]:
+        """Since when the first canary has soaked DIGEST (None when the bookkeeping cannot say)."""
+        try:
+            soak = (PromotionState(self.cfg.fleet.state_dir).load().get(digest) or {}).get("soak") or {}
+            starts = [float(v.get("since", 0)) for v in soak.values() if isinstance(v, dict)]
+        except (PromotionStateError, OSError, ValueError, TypeError):
+            return None
+        return min(starts) if starts else None
+
+    def _kept_image(
+        self, kept: Target, path: str, connect: Callable[[], RegistryClient], running_digests: tuple[str, ...]
+    ) -> ImageInfo:
+        """The promoted image a host is kept on. Off it, how long the promoted image has existed is
+        the lag the thresholds judge: its creation time, when the registry tells it."""
         if running_digests and kept.digest not in running_digests:
-            try:  # how long the promoted image has existed is the lag the thresholds judge
-                held = ImageInfo(kept.tag, kept.digest, connect().image(path, channel_tag).created)
+            try:
+                created = connect().image(path, self.cfg.rollout.channel_tag).created
             except RegistryError:
-                pass
-        return kept, held, note, why
+                return ImageInfo(kept.tag, kept.digest)
+            return ImageInfo(kept.tag, kept.digest, created)
+        return ImageInfo(kept.tag, kept.digest)
 
     def view(
         self,

@@ -153,66 +153,90 @@ def decide_promotion(snap: PromotionSnapshot, soak_minutes: float, now: float) -
     SOAK_MINUTES, without a restart, a rollback or a no-progress deploy; blocked by the first
     canary that shows one of those. Level-triggered: a missed run loses nothing (the soak is
     measured from when each canary was first seen on it)."""
-    c, ch = snap.candidate, snap.channel
-    if not snap.canaries:
-        return PromotionDecision(Verdict.NOTHING, "no canary in the inventory: promotion is off")
-    if ch.promoted_digest == c:
-        return PromotionDecision(Verdict.NOTHING, f"{snap.candidate_tag} is the promoted image")
-    if c in ch.blocked:
-        return PromotionDecision(Verdict.NOTHING, f"{snap.candidate_tag} is blocked")
-    if not ch.promoted_digest:
-        return PromotionDecision(
-            Verdict.PROMOTE, f"nothing promoted yet: {snap.candidate_tag} is the fleet's first promoted image"
-        )
-    soak: dict[str, dict[str, Any]] = {}
-    waiting: list[str] = []
-    shortest: Optional[float] = None
+    settled = _settled(snap)
+    if settled is not None:
+        return settled
+    rounds: list[_CanaryRound] = []
     for cn in sorted(snap.canaries, key=lambda x: x.host):
-        before = snap.soak.get(cn.host) or {}
-        if cn.no_progress:
-            return _block(cn.host, f"a deploy of {snap.candidate_tag} to {cn.host} ended without reaching it")
-        if cn.error:
-            if before:
-                soak[cn.host] = dict(before)
-            waiting.append(f"{cn.host} not observed ({cn.error})")
-            continue
-        if c not in cn.digests:
-            if before:
-                return _block(cn.host, f"{cn.host} rolled back from {snap.candidate_tag}")
-            waiting.append(f"{cn.host} not on it yet")
-            continue
-        if cn.healthy is False:
-            return _block(cn.host, f"{cn.host} turned unhealthy on {snap.candidate_tag}")
-        if before and (cn.restarts > int(before.get("restarts", 0)) or cn.started > float(before.get("started", 0))):
-            return _block(cn.host, f"{cn.host} restarted on {snap.candidate_tag}")
-        if cn.healthy is None:
-            if before:
-                soak[cn.host] = dict(before)
-            waiting.append(f"{cn.host} not healthy yet")
-            continue
-        entry = dict(before) or {"since": now, "restarts": cn.restarts, "started": cn.started}
-        soak[cn.host] = entry
-        ran = now - float(entry["since"])
-        shortest = ran if shortest is None else min(shortest, ran)
+        r = _canary_round(cn, snap.soak.get(cn.host) or {}, snap.candidate, snap.candidate_tag, now)
+        if r.block:  # the first canary (by name) that shows a fault blocks the candidate
+            return PromotionDecision(Verdict.BLOCK, r.block, host=r.host)
+        rounds.append(r)
+    soak = {r.host: r.soak for r in rounds if r.soak}
+    waiting = [r.wait for r in rounds if r.wait]
     if waiting:
         return PromotionDecision(Verdict.WAIT, "; ".join(waiting), soak=soak)
-    need = soak_minutes * 60
-    shortest = shortest or 0.0  # every canary is soaking here: set by the loop
-    if shortest >= need:
+    return _soak_verdict(snap, min(r.ran for r in rounds), soak_minutes, soak)
+
+
+def _settled(snap: PromotionSnapshot) -> Optional[PromotionDecision]:
+    """The verdicts that need no canary observed: promotion is off, the candidate is promoted or
+    blocked already, or it is the first image a fleet with canaries sees (its baseline)."""
+    tag, ch = snap.candidate_tag, snap.channel
+    if not snap.canaries:
+        return PromotionDecision(Verdict.NOTHING, "no canary in the inventory: promotion is off")
+    if ch.promoted_digest == snap.candidate:
+        return PromotionDecision(Verdict.NOTHING, f"{tag} is the promoted image")
+    if snap.candidate in ch.blocked:
+        return PromotionDecision(Verdict.NOTHING, f"{tag} is blocked")
+    if not ch.promoted_digest:
+        return PromotionDecision(Verdict.PROMOTE, f"nothing promoted yet: {tag} is the fleet's first promoted image")
+    return None
+
+
+@dataclass(frozen=True)
+class _CanaryRound:
+    """What one canary says about the candidate: a reason to block it, a reason to wait for it, or
+    how long it has run it healthy; and the soak bookkeeping to keep for it."""
+
+    host: str
+    block: str = ""
+    wait: str = ""
+    soak: dict[str, Any] = field(default_factory=dict)
+    ran: float = 0.0  # seconds it has run the candidate healthy
+
+
+def _canary_round(cn: CanarySeen, before: dict[str, Any], candidate: str, tag: str, now: float) -> _CanaryRound:
+    """One canary, judged against its soak bookkeeping BEFORE ({} when its soak has not started)."""
+    if cn.no_progress:
+        return _CanaryRound(cn.host, block=f"a deploy of {tag} to {cn.host} ended without reaching it")
+    if cn.error:  # unobserved: its soak is kept, and it promotes nothing
+        return _CanaryRound(cn.host, wait=f"{cn.host} not observed ({cn.error})", soak=dict(before))
+    if candidate not in cn.digests:
+        if before:
+            return _CanaryRound(cn.host, block=f"{cn.host} rolled back from {tag}")
+        return _CanaryRound(cn.host, wait=f"{cn.host} not on it yet")
+    if cn.healthy is False:
+        return _CanaryRound(cn.host, block=f"{cn.host} turned unhealthy on {tag}")
+    if _restarted(cn, before):
+        return _CanaryRound(cn.host, block=f"{cn.host} restarted on {tag}")
+    if cn.healthy is None:
+        return _CanaryRound(cn.host, wait=f"{cn.host} not healthy yet", soak=dict(before))
+    entry = dict(before) or {"since": now, "restarts": cn.restarts, "started": cn.started}
+    return _CanaryRound(cn.host, soak=entry, ran=now - float(entry["since"]))
+
+
+def _restarted(cn: CanarySeen, before: dict[str, Any]) -> bool:
+    """Whether the canary's container restarted since its soak began (a higher restart count, or a
+    later start time); never before the soak has begun."""
+    if not before:
+        return False
+    return cn.restarts > int(before.get("restarts", 0)) or cn.started > float(before.get("started", 0))
+
+
+def _soak_verdict(
+    snap: PromotionSnapshot, shortest: float, soak_minutes: float, soak: dict[str, dict[str, Any]]
+) -> PromotionDecision:
+    """Every canary runs the candidate healthy: promote once the shortest of them has run it for
+    SOAK_MINUTES, wait until then."""
+    tag, n = snap.candidate_tag, len(snap.canaries)
+    if shortest >= soak_minutes * 60:
         return PromotionDecision(
-            Verdict.PROMOTE,
-            f"{snap.candidate_tag} ran healthy on {len(snap.canaries)} canaries for {soak_minutes:g} min",
-            soak=soak,
+            Verdict.PROMOTE, f"{tag} ran healthy on {n} canaries for {soak_minutes:g} min", soak=soak
         )
     return PromotionDecision(
-        Verdict.WAIT,
-        f"{snap.candidate_tag} soaking on {len(snap.canaries)} canaries: {int(shortest // 60)} of {soak_minutes:g} min",
-        soak=soak,
+        Verdict.WAIT, f"{tag} soaking on {n} canaries: {int(shortest // 60)} of {soak_minutes:g} min", soak=soak
     )
-
-
-def _block(host: str, reason: str) -> PromotionDecision:
-    return PromotionDecision(Verdict.BLOCK, reason, host=host)
 
 
 def soak_note(candidate_tag: str, canaries: int, since: Optional[float], now: float) -> str:

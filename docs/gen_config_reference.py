@@ -12,9 +12,9 @@ reach the reference undescribed. ``--check`` exits 1 when the file on disk is no
 from __future__ import annotations
 
 import ast
-import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "lib" / "pollerfleet" / "core" / "config.py"
@@ -50,8 +50,10 @@ def attribute_docs(source: str) -> dict[tuple[str, str], str]:
     return docs
 
 
-def _default(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
-    if f.default_factory is not dataclasses.MISSING:
+def _default(f: Any) -> str:
+    from pollerfleet.core import record  # lib/ is on the path once render() runs
+
+    if f.default_factory is not record.MISSING:
         value = f.default_factory()
     else:
         value = f.default
@@ -75,7 +77,7 @@ def _cell(text: str) -> str:
 def render() -> str:
     """The reference as Markdown."""
     sys.path.insert(0, str(ROOT / "lib"))
-    from pollerfleet.core import config
+    from pollerfleet.core import config, record
 
     docs = attribute_docs(SOURCE.read_text(encoding="utf-8"))
     module_doc = " ".join((config.__doc__ or "").split())
@@ -91,13 +93,13 @@ def render() -> str:
         " Secrets are never values here, only files (`*_file`).",
     ]
     missing = []
-    for section in dataclasses.fields(config.Config):
+    for section in record.fields(config.Config):
         if section.name == "path":
             continue
         cls = section.default_factory  # type: ignore[misc]
         out += ["", f"## [{section.name}]", "", " ".join((cls.__doc__ or "").split()), ""]
         out += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
-        for f in dataclasses.fields(cls):
+        for f in record.fields(cls):
             meaning = docs.get((cls.__name__, f.name))
             if not meaning:
                 missing.append(f"[{section.name}] {f.name}")

@@ -82,11 +82,11 @@ def _redeploy(args: argparse.Namespace) -> int:
 
 def _fleet_for(args: argparse.Namespace) -> tuple[config.Config, dict[str, Any]]:
     """The configuration and the inventory's fleet; --inventory overrides [fleet] inventory."""
-    import dataclasses
+    from pollerfleet.core.record import replace  # the configuration's classes are records, not dataclasses
 
     cfg = _load(args)
     if args.inventory:
-        cfg = dataclasses.replace(cfg, fleet=dataclasses.replace(cfg.fleet, inventory=Path(args.inventory)))
+        cfg = replace(cfg, fleet=replace(cfg.fleet, inventory=Path(args.inventory)))
     return cfg, _fleet(cfg, hint=" or give --inventory")
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 from pathlib import Path
 
 import pytest
 
-from pollerfleet.core import config
+from pollerfleet.core import config, record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,11 +28,11 @@ def test_the_configuration_reference_is_current():
 
 def test_every_key_of_every_section_is_in_the_reference_with_its_default():
     text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    for section in dataclasses.fields(config.Config):
+    for section in record.fields(config.Config):
         if section.name == "path":
             continue
         assert f"## [{section.name}]" in text
-        for f in dataclasses.fields(section.default_factory):  # type: ignore[arg-type]
+        for f in record.fields(section.default_factory):  # type: ignore[arg-type]
             assert f"| `{f.name}` |" in text, f"[{section.name}] {f.name}"
     assert "| `port` | whole number | `2376` |" in text
     assert '| `repository` | string | `"centreon/centreon-engine"` |' in text

@@ -7,7 +7,6 @@ check_poller_vmware are built from the same pieces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import nagiosplugin
@@ -19,7 +18,10 @@ from pollerfleet.core.timefmt import human_duration, parse_timestamp
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
 if TYPE_CHECKING:
+    from dataclasses import dataclass, field
     from typing import Any, Callable, Optional
+else:  # every container check builds these: spared the dataclasses module's start-up cost (see core.record)
+    from pollerfleet.core.record import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -224,14 +226,23 @@ def _fmt(what: str) -> Callable[[nagiosplugin.Metric, Any], str]:
     return fmt
 
 
+#: The metrics a container is judged on besides its state, each with a --warning-METRIC and a
+#: --critical-METRIC option (add_threshold_options).
+METRICS = ("uptime", "restarts")
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """A container's restart-count and uptime thresholds (Monitoring Plugins ranges; '' = none)."""
+    """A container's thresholds, per metric (warning, critical): Monitoring Plugins ranges, None = none."""
 
-    warning_restarts: str = ""
-    critical_restarts: str = ""
-    warning_uptime: str = ""
-    critical_uptime: str = ""
+    uptime: tuple[Optional[str], Optional[str]] = (None, None)
+    restarts: tuple[Optional[str], Optional[str]] = (None, None)
+
+    @classmethod
+    def from_options(cls, args: Any) -> Thresholds:
+        """From the options of add_threshold_options (an absent or empty option: no threshold)."""
+        given = [(getattr(args, f"warning_{m}", ""), getattr(args, f"critical_{m}", "")) for m in METRICS]
+        return cls(*((warning or None, critical or None) for warning, critical in given))
 
 
 @dataclass(frozen=True)
@@ -255,14 +266,7 @@ def container_check(client: DockerClient, q: ContainerQuery) -> nagiosplugin.Che
 
 def threshold_contexts(query: Thresholds) -> list[nagiosplugin.Context]:
     """The uptime and restart contexts from --warning/critical-uptime/-restarts."""
-    return [
-        nagiosplugin.ScalarContext(
-            "uptime", query.warning_uptime or None, query.critical_uptime or None, fmt_metric=_fmt("uptime")
-        ),
-        nagiosplugin.ScalarContext(
-            "restarts", query.warning_restarts or None, query.critical_restarts or None, fmt_metric=_fmt("restarts")
-        ),
-    ]
+    return [nagiosplugin.ScalarContext(m, *getattr(query, m), fmt_metric=_fmt(m)) for m in METRICS]
 
 
 def add_threshold_options(parser: Any, range_type: Callable[[str], str]) -> None:

@@ -117,9 +117,9 @@ def positive_float(text: str) -> float:
 def query_from(cls: type[Q], args: Any, **given: Any) -> Q:
     """A check's typed query from parsed options: each field from the option of the same name
     (absent options keep the field's default); GIVEN wins."""
-    import dataclasses
+    from pollerfleet.core.record import fields  # a record's or a dataclass's, without importing dataclasses
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}  # type: ignore[arg-type]
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
     return cls(**{**values, **given})
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urljoin, urlsplit
 
 from pollerfleet.clients import peers
-from pollerfleet.core import verbosity
+from pollerfleet.core import record, verbosity
 from pollerfleet.core.config import ConfigError, RegistrySettings, read_secret
 from pollerfleet.core.names import plain
 from pollerfleet.core.timefmt import epoch
@@ -325,8 +325,8 @@ def settings_for(configured: RegistrySettings, url: str) -> RegistrySettings:
     ``[registry] url`` names: a registry named by a poller's image reference (or another
     --registry) is asked anonymously, so whoever controls a poller cannot collect the password."""
     if configured.url and _origin(configured.url) == _origin(url):
-        return replace(configured, url=url)
-    return replace(configured, url=url, username="", password_file=None)
+        return record.replace(configured, url=url)
+    return record.replace(configured, url=url, username="", password_file=None)
 
 
 def registry_base(settings: RegistrySettings) -> str:

@@ -12,12 +12,14 @@ import math
 import os
 import stat
 import sys
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
 if TYPE_CHECKING:
+    from dataclasses import dataclass, field
     from typing import Any, Optional
+else:  # every plugin run builds these: spared the dataclasses module's start-up cost (see core.record)
+    from pollerfleet.core.record import dataclass, field
 
 DEFAULT_PATH = Path("/etc/pollerfleet/fleet.toml")
 ENV_VAR = "POLLERFLEET_CONFIG"
@@ -257,6 +259,8 @@ def parse(data: dict[str, Any], path: Path) -> Config:
 
 
 def _build_section(cls: type[Any], name: str, table: dict[str, Any], path: Path) -> Any:
+    from pollerfleet.core.record import fields
+
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     for key, value in table.items():

@@ -3,7 +3,11 @@ uses, so the check, the rollout view and the deploy's messages name the same ima
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at a plugin's start-up
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:  # every container check builds these: spared the dataclasses module's start-up cost (see core.record)
+    from pollerfleet.core.record import dataclass
 
 SHORT = len("sha256:") + 12  # Docker's short form: the algorithm and 12 hex digits
 

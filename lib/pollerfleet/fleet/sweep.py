@@ -53,7 +53,7 @@ class SweepQuery:
             cls,
             args,
             host=query_from(HostQuery, args),
-            thresholds=query_from(Thresholds, args),
+            thresholds=Thresholds.from_options(args),
             image=query_from(image.ImageQuery, args, host=None),
         )
 

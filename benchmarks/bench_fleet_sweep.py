@@ -10,7 +10,11 @@ registry is the real test registry behind a counting gateway. Measured in one ru
   check_poller_image once per host, and check_docker once per host (a sample of hosts, per-host
   figures).
 
-    benchmarks/bench_fleet_sweep.py [--sizes 1000 10000] [--latency 0.02] [--hung 0.05]
+    benchmarks/bench_fleet_sweep.py [--sizes 1000 10000] [--latency 0.02] [--hung 0.05] [--profile PREFIX]
+
+With --profile, `pollerfleet status` runs under benchmarks/thread_profile.py (one cProfile per
+thread, on thread CPU time; the figures then include the profiler's cost): PREFIX-N.pstats per
+size, and the functions with the most CPU of their own are printed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import compileall
 import json
 import os
+import pstats
 import resource
 import shutil
 import subprocess
@@ -81,6 +86,7 @@ def main() -> int:
     p.add_argument("--hung", type=float, default=0.05)
     p.add_argument("--sample", type=int, default=20, help="hosts checked one process per check")
     p.add_argument("--timeout", type=float, default=2.0)
+    p.add_argument("--profile", metavar="PREFIX", help="profile each sweep into PREFIX-N.pstats")
     args = p.parse_args()
     # an installed package runs from .pyc files: without them every process would compile our modules
     compileall.compile_dir(str(ROOT / "lib"), quiet=1)
@@ -128,10 +134,13 @@ def main() -> int:
         work.mkdir()
         cfg = fleet_files(work, hosts, port, gw.url, name)
         gw.reset()
+        profiler = ["-m"]  # python -m pollerfleet, or under the per-thread profiler
+        if args.profile:
+            profiler = [str(ROOT / "benchmarks/thread_profile.py"), f"{args.profile}-{n}.pstats"]
         wall, cpu, rss, _rc = measure(
             [
                 py,
-                "-m",
+                *profiler,
                 "pollerfleet",
                 "--config",
                 str(cfg),
@@ -144,6 +153,9 @@ def main() -> int:
             ]
         )
         rows.append((n, wall, cpu, rss, gw.count, sum(k == "hung" for _, k in hosts)))
+        if args.profile:
+            print(f"\n{n} hosts, CPU by function (own time, all threads):")
+            pstats.Stats(f"{args.profile}-{n}.pstats").sort_stats("tottime").print_stats(25)
         if n == max(args.sizes[:2] or args.sizes):
             sample = [(a, k) for a, k in hosts if k == "ok"][: args.sample]
             per_plugins, per_docker = [], []

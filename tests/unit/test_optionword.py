@@ -54,7 +54,7 @@ def test_the_word_comes_after_the_command_line_and_words_in_order() -> None:
         ("-vh", "in --options '-vh': -h cannot come from an options word: its output is no status line"),
         ("--version", "in --options '--version': --version cannot come from an options word"),
         ("-t 5 -- -v", "in --options '-t 5 -- -v': '--' has no place in it"),
-        ("--", "--options '--': '--' has no place in an options word"),
+        ("--", "in --options '--': '--' has no place in it"),
     ],
 )
 def test_a_bad_word_is_one_unknown_line(word: str, reason: str) -> None:

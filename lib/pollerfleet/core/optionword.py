@@ -117,8 +117,10 @@ class _AppendWord(argparse.Action):
         self, parser: argparse.ArgumentParser, ns: argparse.Namespace, values: Any, option: Any = None
     ) -> None:
         _refuse_in_a_word(parser, option, "one word holds options, not more words")
-        if not isinstance(values, str):  # argparse turns --options=-- into [] on some Pythons
-            parser.error(f"{option} '--': '--' has no place in an options word")
+        if not isinstance(values, str) and isinstance(parser, OptionWordParser):
+            # argparse before 3.13 turns --options=-- into []: the same refusal as 3.13's '--'
+            parser.word = "--"
+            parser.error("'--' has no place in it")
         setattr(ns, self.dest, [*(getattr(ns, self.dest, None) or []), values])
 
 

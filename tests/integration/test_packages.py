@@ -125,7 +125,7 @@ def test_rpm_carries_a_venv_on_the_platform_python(
     home = rpm_file(packages[rpm_target], "/opt/pollerfleet/pyvenv.cfg")
     assert f"home = {interpreter.rsplit('/', 1)[0]}\n" in home and f"version = {version}\n" in home
     site = f"/opt/pollerfleet/lib/python{version}/site-packages"
-    assert f"{site}/pollerfleet/cli.py" in rpm_files
+    assert f"{site}/pollerfleet/cli/__init__.py" in rpm_files
     assert f"{site}/tomli/__init__.py" in rpm_files  # python_version < "3.11" holds on the target
     binaries = [p for p in rpm_files if p.startswith(site) and p.endswith(".so")]
     abi = f"cpython-{version.replace('.', '')}-"
@@ -136,7 +136,7 @@ def test_rpm_carries_a_venv_on_the_platform_python(
         script = rpm_file(packages[rpm_target], f"/opt/pollerfleet/bin/{name}")
         assert script.startswith("#!/opt/pollerfleet/bin/python\n"), name
     # byte-compiled for the target (the engine's user cannot write __pycache__ there)
-    assert f"{site}/pollerfleet/__pycache__/cli.cpython-{version.replace('.', '')}.pyc" in rpm_files
+    assert f"{site}/pollerfleet/cli/__pycache__/main.cpython-{version.replace('.', '')}.pyc" in rpm_files
 
 
 def test_rpm_urllib3_fits_the_platform_openssl(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok
@@ -30,6 +30,20 @@ class HostQuery:
     warning_latency: str = ""
     critical_latency: str = ""
     min_api_version: str = ""
+
+
+def add_latency_options(p: Any, range_type: Callable[[str], str], short: bool = True) -> None:
+    """--warning-latency and --critical-latency, for check_docker_host (with -w and -c) and for
+    pollerfleet status/sweep (the long names only: there -w and -c would be ambiguous)."""
+    for level, flag, example in (("warning", "-w", 500), ("critical", "-c", 2000)):
+        p.add_argument(
+            *((flag,) if short else ()),
+            f"--{level}-latency",
+            type=range_type,
+            default="",
+            metavar="RANGE",
+            help=f"{level.upper()} when the _ping round trip in ms is outside RANGE (e.g. {example})",
+        )
 
 
 def host_check(client: DockerClient, q: HostQuery) -> nagiosplugin.Check:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -34,7 +33,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-def add_options(p: argparse.ArgumentParser, range_type: Callable[[str], str]) -> None:
+def add_options(p: Any, range_type: Callable[[str], str]) -> None:
     p.add_argument(
         "-n",
         "--name",

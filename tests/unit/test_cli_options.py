@@ -42,7 +42,7 @@ def test_timeout_is_one_declaration_in_every_command_that_asks_hosts() -> None:
     for name in ("sweep", "rollout"):
         theirs, ours = same(option(cmds[name], "--timeout"), first)
         assert theirs == ours, name
-        assert group_of(cmds[name], "-t") == "Timeouts"
+        assert group_of(cmds[name], "-t") == "Timeouts and concurrency"
     assert first.option_strings == ["-t", "--timeout"] and first.default == 10.0
 
 
@@ -87,7 +87,7 @@ def test_help_groups_options_by_what_they_are_about() -> None:
     for name, cmd in cmds.items():
         assert group_of(cmd, "--config") == group_of(cmd, "-v") == "Global options", name
     help_text = cmds["status"].format_help()
-    assert "\nTimeouts:\n" in help_text and "\nGlobal options:\n" in help_text
+    assert "\nTimeouts and concurrency:\n" in help_text and "\nGlobal options:\n" in help_text
 
 
 NO_INVENTORY = "pollerfleet: no fleet inventory is configured: set [fleet] inventory"

@@ -55,7 +55,7 @@ def add_inventory_options(p: argparse.ArgumentParser, hosts: bool = False, group
 
 def add_timeout_options(p: argparse.ArgumentParser, host_timeout: bool = False) -> Any:
     """-t (per Docker call), --host-timeout (all of one host) and --workers (hosts asked at once)."""
-    g = p.add_argument_group("Timeouts")
+    g = p.add_argument_group("Timeouts and concurrency")
     g.add_argument(
         "-t",
         "--timeout",

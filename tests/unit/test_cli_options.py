@@ -135,6 +135,10 @@ def test_a_host_the_inventory_lacks_is_said_alike(tmp_path: Path) -> None:
     assert (r.returncode, r.stderr) == (1, said)  # the deploy job's question, answered no
     r = pollerfleet(cfg, "verify", "nope", "r/p:1@sha256:" + "a" * 64)
     assert (r.returncode, r.stderr) == (1, said)
+    bare = tmp_path / "bare.toml"  # no [fleet] inventory: --inventory names it
+    bare.write_text(f'[registry]\ncache_dir = "{tmp_path / "cache"}"\n')
+    r = pollerfleet(bare, "desired", "nope", "--inventory", str(inventory))
+    assert (r.returncode, r.stderr) == (1, said)
     r = pollerfleet(cfg, "sweep", "--host", "nope", "--host", "nada")
     assert (r.returncode, r.stderr) == (3, "pollerfleet: nope, nada are not in the inventory group [pollers]\n")
 

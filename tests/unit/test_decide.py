@@ -168,3 +168,31 @@ def test_decide(case: str, snapshot: Snapshot, request_: Request, action: Action
     else:
         assert ruling.params is None
     assert bool(ruling.trip) == ("trip" in case)
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "queue_id", "number"),
+    [
+        (Snapshot(state(), [], [build(4, host="poller02 poller01", result=None, building=True)]), 104, 4),
+        (Snapshot(state(), [queued(7, "poller01")], []), 7, None),
+        (Snapshot(state(triggers=[{"time": NOW - 5, "host": "poller01", "queue_id": 9}]), [], []), 9, None),
+        (Snapshot(state(triggers=[{"time": NOW - 5, "host": "poller01", "queue_id": None}]), [], []), None, None),
+    ],
+    ids=["running", "queued", "triggered, not listed yet", "intent without its queue item"],
+)
+def test_a_skip_names_the_deploy_on_its_way(snapshot: Snapshot, queue_id: int | None, number: int | None) -> None:
+    ruling = decide(snapshot, Request("poller01", IMG), RULES, NOW)
+    assert ruling.action is Action.SKIPPED
+    assert ruling.on_its_way is not None
+    assert (ruling.on_its_way.queue_id, ruling.on_its_way.number) == (queue_id, number)
+    assert ruling.on_its_way.params["HOSTNAME"].split()[-1] == "poller01"
+
+
+@pytest.mark.parametrize(("case", "snapshot", "request_", "action", "reason"), CASES, ids=[c[0] for c in CASES])
+def test_only_a_deploy_on_its_way_is_named(
+    case: str, snapshot: Snapshot, request_: Request, action: Action, reason: str
+) -> None:
+    ruling = decide(snapshot, request_, RULES, NOW)
+    assert (ruling.on_its_way is not None) == (
+        "already" in reason or "does not list it yet" in reason or "record the queue item" in reason
+    )

@@ -100,3 +100,7 @@ def test_decide_rebuild(
     assert (asked, ruling.action) == expected[:2]
     assert expected[2] in ruling.reason, ruling.reason
     assert (ruling.params is not None) is (ruling.action == Action.TRIGGERED)
+    # a skip for a build on its way names that build, and only that one
+    assert ruling.on_its_way is next(
+        (b for b in active if "is already" in ruling.reason and b.params[PARAM] == asked), None
+    )

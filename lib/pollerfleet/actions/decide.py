@@ -88,13 +88,15 @@ class Rules:
 
 @dataclass(frozen=True)
 class Ruling:
-    """The decision: an action and its reason; TRIP opens the breaker, PARAMS are the trigger's."""
+    """What the pure decision tells its actor to do: an action and its reason; TRIP opens the
+    breaker, PARAMS are the trigger's (None: trigger nothing). Not the record of what was done
+    (``redeploy.Decision``: who asked, the queue item a trigger got, what failed after): a ruling
+    points at no build of its own, only at the build already ON_ITS_WAY that makes a request a skip."""
 
     action: Action
     reason: str
-    queue_id: Optional[int] = None
-    build: Optional[int] = None
-    image: str = ""
+    on_its_way: Optional[BuildRef] = None
+    image: str = ""  # the image the ruling is about: the request's, or the one on its way
     trip: str = ""
     params: Optional[dict[str, str]] = None
 
@@ -204,7 +206,7 @@ def _already_asked(
             Action.SKIPPED,
             f"a deploy for {host} was triggered at {stamp(trigger['time'])} and Jenkins does not list it yet"
             + (unknown if trigger.get("queue_id") is None else ""),
-            queue_id=trigger.get("queue_id"),
+            on_its_way=BuildRef(rules.job, {rules.param: host}, queue_id=trigger.get("queue_id")),
         )
     mine = [b for b in active if carries(b, rules.param, host)]
     if mine:
@@ -212,8 +214,7 @@ def _already_asked(
         return Ruling(
             Action.SKIPPED,
             f"a deploy for {host} is already {'queued' if b.number is None else 'running'}",
-            queue_id=b.queue_id,
-            build=b.number,
+            on_its_way=b,
             image=b.params.get(IMAGE_PARAMETER, ""),
         )
     return None
@@ -267,7 +268,7 @@ def decide_rebuild(
     if mine:
         b = mine[0]
         busy = "queued" if b.number is None else "running"
-        return version, Ruling(Action.SKIPPED, f"a build of {version} is already {busy}", b.queue_id, b.number)
+        return version, Ruling(Action.SKIPPED, f"a build of {version} is already {busy}", on_its_way=b)
     if dry_run:
         return version, Ruling(Action.WOULD_TRIGGER, f"{job} with {param}={version}")
     return version, Ruling(Action.TRIGGERED, f"{job} with {param}={version}", params={param: version})

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 from pollerfleet.actions.decide import Action, decide_rebuild
 from pollerfleet.actions.redeploy import Decision
 from pollerfleet.actions.state import AuditLog, StateError, StateStore
-from pollerfleet.clients.jenkins import JenkinsClient, JenkinsError
+from pollerfleet.clients.jenkins import BuildRef, JenkinsClient, JenkinsError
 from pollerfleet.clients.registry import RegistryError
 from pollerfleet.clients.upstream import UpstreamError
 from pollerfleet.core.config import Config, ConfigError
@@ -59,7 +59,8 @@ class Rebuilder:
                         return done(ruling.action, ruling.reason, queue_id=queue_id)
         except (JenkinsError, ConfigError, TimeoutError, OSError, StateError) as exc:
             return done(Action.ERROR, str(exc))
-        return done(ruling.action, ruling.reason, ruling.queue_id, ruling.build)
+        way = ruling.on_its_way or BuildRef(self.job, {})
+        return done(ruling.action, ruling.reason, way.queue_id, way.number)
 
     def log(self, decision: Decision, **extra: object) -> Optional[str]:
         return self.audit.write(decision, **extra)

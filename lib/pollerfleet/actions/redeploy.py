@@ -194,7 +194,8 @@ class Redeployer:
             Rules(self.rules, self.job, self.param),
             now,
         )
-        kw: dict[str, Any] = {"queue_id": ruling.queue_id, "build": ruling.build, "image": ruling.image}
+        way = ruling.on_its_way or BuildRef(self.job, {})
+        kw: dict[str, Any] = {"queue_id": way.queue_id, "build": way.number, "image": ruling.image}
         if ruling.trip:
             st.breaker = {"tripped": True, "since": now, "since_text": stamp(now), "reason": ruling.trip}
             self.store.save(st)

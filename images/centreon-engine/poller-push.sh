@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sshd's ForceCommand for `centreon`: exactly what a Centreon 19.04 central (centcore, as the user
 # centreon) runs on a poller, nothing else. The whole command line must be one of these shapes
-# (centcore.pm at 19.04.5; ../../README.md, "The central's commands"):
+# (centcore.pm at 19.04.5; ../README.md, "The central's commands"):
 #
 #   scp -t /etc/centreon-engine/      scp -d -t /etc/centreon-engine/      (Export configuration:
 #   scp -t /etc/centreon-broker/      scp -d -t /etc/centreon-broker/       the generated files)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Private Docker daemons for tests and the demo, as ../shared/DESIGN.md describes them.
+# Private Docker daemons for tests and the demo (CONTRIBUTING.md, "Real components, not mocks").
 #
 #   dockerd.sh start       start the plain test daemon (unix socket + tcp://127.0.0.1:PORT), or reuse it
 #   dockerd.sh start-tls   start the TLS daemon (client certs required) with a throwaway CA, or reuse it

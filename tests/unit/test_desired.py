@@ -184,6 +184,6 @@ class FakeDocker:
 @pytest.mark.parametrize("pin", [None, "19.04.1"])
 def test_the_verdict_is_judged_against_the_one_rule(pin: Optional[str]) -> None:
     d = images({"19.04.1": D1, "19.04.5": D2})
-    judged = d.judge(FakeDocker("19.04.1", D1), "centreon-engine", host(pin=pin))  # type: ignore[arg-type]
+    judged = d.freshness_of(FakeDocker("19.04.1", D1), "centreon-engine", host(pin=pin))  # type: ignore[arg-type]
     assert judged.target == d.for_host(host(pin=pin)) == d.resolve(host(pin=pin))
     assert judged.freshness.stale is (pin is None)

@@ -1,7 +1,7 @@
 """images/centreon-engine/poller-push.sh, the ForceCommand of the poller's sshd for the central's
-`centreon` user: exactly the command lines centcore 19.04 sends are taken (CENTREON-19.04.md),
-everything else is refused before anything runs. The scp and engine paths run for real against the
-twin in tests/integration/test_twin_poller.py."""
+`centreon` user: exactly the command lines centcore 19.04 sends are taken (images/README.md, "The
+central's commands"), everything else is refused before anything runs. The scp and engine paths run
+for real against the twin in tests/integration/test_twin_poller.py."""
 
 from __future__ import annotations
 

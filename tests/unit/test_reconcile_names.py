@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from pollerfleet.actions.judge import Verdict
 from pollerfleet.actions.reconcile import reconcile
 from pollerfleet.actions.redeploy import Decision, Redeployer
+from pollerfleet.actions.staleness import Staleness
 from pollerfleet.core import config
 from pollerfleet.core.inventory import PollerHost
 from pollerfleet.images.desired import Target
@@ -19,13 +19,13 @@ def test_a_forged_host_name_is_never_judged_and_is_refused(tmp_path: Path) -> No
     cfg = config.parse({"fleet": fleet}, tmp_path / "fleet.toml")
     judged: list[str] = []
 
-    def judge(h: PollerHost) -> Verdict:
+    def staleness_of(h: PollerHost) -> Staleness:
         judged.append(h.name)
-        return Verdict(h.name, False, "fresh")
+        return Staleness(h.name, False, "fresh")
 
     said: list[str] = []
     forged = "poller02\n1700000000 DISABLE_NOTIFICATIONS"
-    out = reconcile(Redeployer(cfg), [PollerHost("poller01"), PollerHost(forged)], judge, report=said.append)
+    out = reconcile(Redeployer(cfg), [PollerHost("poller01"), PollerHost(forged)], staleness_of, report=said.append)
     assert judged == ["poller01"]  # its daemon (whatever the inventory says) is not even asked
     assert [(d.action, d.reason) for d in out.decisions] == [
         ("refused", "'poller02?1700000000 DISABLE_NOTIFICATIONS' is not a valid host name (RFC 1123)")
@@ -47,5 +47,5 @@ def test_the_target_judged_stale_is_the_one_requested(tmp_path: Path) -> None:
             asked.append(kw.get("target"))
             return Decision(host, "would-trigger", "recorded", source="reconcile")
 
-    reconcile(Recording(cfg), [PollerHost("poller01")], lambda h: Verdict(h.name, True, "stale", target=judged))
+    reconcile(Recording(cfg), [PollerHost("poller01")], lambda h: Staleness(h.name, True, "stale", target=judged))
     assert asked == [judged]  # not resolved a second time, where the registry may answer otherwise

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from pollerfleet.actions.decide import Action
-from pollerfleet.actions.judge import Verdict
 from pollerfleet.actions.redeploy import Decision, Redeployer
 from pollerfleet.actions.redeploy import report as report_decision
+from pollerfleet.actions.staleness import Staleness
 from pollerfleet.core.exits import Exit
 from pollerfleet.core.inventory import PollerHost
 from pollerfleet.core.names import valid_hostname
@@ -39,7 +39,7 @@ class ReconcileRun:
 def reconcile(
     redeployer: Redeployer,
     hosts: Iterable[PollerHost],
-    judge: Callable[[PollerHost], Verdict],
+    staleness_of: Callable[[PollerHost], Staleness],
     dry_run: bool = False,
     report: Optional[Callable[[str], None]] = None,
 ) -> ReconcileRun:
@@ -49,20 +49,20 @@ def reconcile(
     decisions = out.decisions
     for host in hosts:
         if valid_hostname(host.name):
-            verdict = judge(host)
+            seen = staleness_of(host)
         else:  # never asked: a name that is no host name goes no further than the request's refusal
-            verdict = Verdict(host.name, True, "not judged: not a valid host name")
-        if verdict.error:
-            say(f"{host.name}: not evaluated: {verdict.summary}")
+            seen = Staleness(host.name, True, "not judged: not a valid host name")
+        if seen.error:
+            say(f"{host.name}: not evaluated: {seen.summary}")
             out.not_evaluated.append(host.name)
             continue
-        if not verdict.stale:
-            say(f"{host.name}: no redeploy needed: {verdict.summary}")
+        if not seen.stale:
+            say(f"{host.name}: no redeploy needed: {seen.summary}")
 
             continue
         # the Target judged stale is the one requested: no second resolution that could differ
         decision = redeployer.request(
-            host.name, target=verdict.target, dry_run=dry_run, source="reconcile", state=verdict.summary
+            host.name, target=seen.target, dry_run=dry_run, source="reconcile", state=seen.summary
         )
         report_decision(redeployer, decision, say, lambda warning: say(f"warning: {warning}"), dry_run=dry_run)
         decisions.append(decision)

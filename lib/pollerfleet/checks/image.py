@@ -201,7 +201,7 @@ class ImageResource(nagiosplugin.Resource):
                 use_cache=not a.no_cache,
                 cache_ttl=a.cache_ttl,
             )
-            return desired.judge(
+            return desired.freshness_of(
                 self.client,
                 a.name,
                 poller,

@@ -2,7 +2,7 @@
 absent where it does not, running, healthy, on a network it shares with the engine, and with its
 configuration deployed.
 
-``judge`` is the typed verdict (no nagiosplugin state of its own besides the enum), used by
+``assess_vmware`` is the typed verdict (no nagiosplugin state of its own besides the enum), used by
 check_poller_vmware and the fleet sweep; the container state itself is judged by
 ``checks.container.assess``, the same logic as check_poller_container.
 """
@@ -51,7 +51,7 @@ def config_size(client: DockerClient, container: str, path: str) -> Optional[int
         raise DockerError(f"unexpected answer of stat for {path} in {container}: {out[:60]!r}") from None
 
 
-def judge(
+def assess_vmware(
     client: DockerClient,
     name: str = "centreon-vmware",
     engine: str = "centreon-engine",
@@ -135,9 +135,9 @@ class VmwareResource(nagiosplugin.Resource):
         return str(self.query.name)
 
     def probe(self) -> list[nagiosplugin.Metric]:
-        a = self.query
+        q = self.query
         try:
-            v = judge(self.client, a.name, a.engine, a.expect, a.network, a.config_path)
+            v = assess_vmware(self.client, q.name, q.engine, q.expect, q.network, q.config_path)
         except DockerError as exc:
             raise nagiosplugin.CheckError(str(exc)) from None
         return [nagiosplugin.Metric("vmware", v, context="vmware"), *state_metrics(v.container)]

@@ -129,10 +129,10 @@ def rebuild(args: argparse.Namespace) -> int:
 
 def reconcile(args: argparse.Namespace) -> int:
     from pollerfleet.actions.decide import Action
-    from pollerfleet.actions.judge import ImageJudge
     from pollerfleet.actions.promote import Promoter
     from pollerfleet.actions.reconcile import reconcile
     from pollerfleet.actions.redeploy import Redeployer
+    from pollerfleet.actions.staleness import StalenessCheck
     from pollerfleet.checks.image import ImageQuery
     from pollerfleet.images.desired import fleet_policy
 
@@ -156,7 +156,7 @@ def reconcile(args: argparse.Namespace) -> int:
     promotions = Promoter(cfg).evaluate(fleet, dry_run=args.dry_run)
     for p in promotions:
         print(p.line)
-    out = reconcile(r, hosts, ImageJudge(cfg, query), dry_run=args.dry_run, report=print)
+    out = reconcile(r, hosts, StalenessCheck(cfg, query), dry_run=args.dry_run, report=print)
     decisions = out.decisions
     print(
         f"reconcile: {len(hosts)} hosts, "

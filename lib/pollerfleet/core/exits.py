@@ -1,6 +1,6 @@
 """Exit statuses by name: a check's state as the Monitoring Plugins number it, and how a
 `pollerfleet` command or an event handler ended. The two never mix a fleet's state with a
-failure to look at it (README, "Exit codes")."""
+failure to look at it (docs/operations.md, "The whole fleet from one process")."""
 
 from __future__ import annotations
 

@@ -178,7 +178,7 @@ def _same_registry(base: str, image_registry: str) -> bool:
 
 class DesiredImages:
     """Answers "which image should HOST run" from the inventory, the policy and the registry:
-    ``resolve`` is the rule; ``for_host``, ``judge`` and ``chosen`` ask it."""
+    ``resolve`` is the rule; ``for_host``, ``freshness_of`` and ``chosen`` ask it."""
 
     def __init__(
         self,
@@ -385,7 +385,7 @@ class DesiredImages:
         with _as_target_errors(repository_of(host)):
             return self.resolve(host, platform)
 
-    def judge(
+    def freshness_of(
         self,
         client: DockerClient,
         container: str,

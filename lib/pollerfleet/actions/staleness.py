@@ -17,7 +17,7 @@ from pollerfleet.images.desired import Target
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Staleness:
     """Whether one host runs a stale image, and the sentence that says so."""
 
     host: str
@@ -27,29 +27,29 @@ class Verdict:
     target: Optional[Target] = None  # the image it was judged against: the one a redeploy asks for
 
 
-class ImageJudge:
-    """Judges each host's image with check_poller_image under Q's thresholds (the CRITICAL ones
-    decide); the registry cache is shared through its directory."""
+class StalenessCheck:
+    """check_poller_image run for one inventory host at a time, under Q's thresholds (the CRITICAL
+    ones decide); the registry cache is shared through its directory."""
 
     def __init__(self, cfg: Config, q: ImageQuery) -> None:
         self.cfg = cfg
         self.query = q
 
-    def __call__(self, host: PollerHost) -> Verdict:
+    def __call__(self, host: PollerHost) -> Staleness:
         q = replace(self.query, name=engine_name(host, self.query.name), poller=host.name)
         try:
             with DockerClient(host_endpoint(host, self.cfg)) as client:
                 check = image_check(client, self.cfg, q, poller=host)
                 check()
         except (DockerError, UsageError, ConfigError) as exc:
-            return Verdict(host.name, False, str(exc), error=True)
+            return Staleness(host.name, False, str(exc), error=True)
         resource = check.resources[0]
         judged = resource.judged if isinstance(resource, ImageResource) else None
         if judged is None:  # the check could not judge: its UNKNOWN reason
-            return Verdict(host.name, False, str(check.results.first_significant.hint), error=True)
+            return Staleness(host.name, False, str(check.results.first_significant.hint), error=True)
         f = judged.freshness
         stale = check.state == nagiosplugin.Critical
         summary = f.summary()
         if f.stale and not stale:
             summary += " (within the rollout grace period)"
-        return Verdict(host.name, stale, summary, target=judged.target)
+        return Staleness(host.name, stale, summary, target=judged.target)

@@ -7,6 +7,7 @@ check_poller_vmware are built from the same pieces.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 
 import nagiosplugin
@@ -264,9 +265,13 @@ def container_check(client: DockerClient, q: ContainerQuery) -> nagiosplugin.Che
     )
 
 
-def threshold_contexts(query: Thresholds) -> list[nagiosplugin.Context]:
-    """The uptime and restart contexts from --warning/critical-uptime/-restarts."""
-    return [nagiosplugin.ScalarContext(m, *getattr(query, m), fmt_metric=_fmt(m)) for m in METRICS]
+@functools.lru_cache(maxsize=16)
+def threshold_contexts(query: Thresholds) -> tuple[nagiosplugin.Context, ...]:
+    """The uptime and restart contexts from --warning/critical-uptime/-restarts. Made once per
+    thresholds and shared (a context holds only its name, ranges and format, and a check only
+    reads it): a sweep's hosts would otherwise parse the same four ranges for each of their two
+    containers."""
+    return tuple(nagiosplugin.ScalarContext(m, *getattr(query, m), fmt_metric=_fmt(m)) for m in METRICS)
 
 
 def add_threshold_options(parser: Any, range_type: Callable[[str], str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -244,18 +245,27 @@ class FreshnessContext(nagiosplugin.Context):
         return self.result_cls(state, metric.value.summary(), metric)
 
 
-def contexts(query: ImageQuery) -> list[nagiosplugin.Context]:
-    return [
+def contexts(query: ImageQuery) -> tuple[nagiosplugin.Context, ...]:
+    q = query
+    return _contexts(q.warning_behind, q.critical_behind, q.warning_lag, q.critical_lag, q.warning_age, q.critical_age)
+
+
+@functools.lru_cache(maxsize=16)
+def _contexts(*ranges: str) -> tuple[nagiosplugin.Context, ...]:
+    """Made once per set of thresholds and shared, as container.threshold_contexts (a sweep's
+    queries differ per host in the container's and the poller's name only)."""
+    warning_behind, critical_behind, warning_lag, critical_lag, warning_age, critical_age = ranges
+    return (
         FreshnessContext(),
-        nagiosplugin.ScalarContext("behind", query.warning_behind or None, query.critical_behind or None),
-        nagiosplugin.ScalarContext("lag", days_range(query.warning_lag), days_range(query.critical_lag)),
+        nagiosplugin.ScalarContext("behind", warning_behind or None, critical_behind or None),
+        nagiosplugin.ScalarContext("lag", days_range(warning_lag), days_range(critical_lag)),
         nagiosplugin.ScalarContext(
             "age",
-            days_range(query.warning_age),
-            days_range(query.critical_age),
+            days_range(warning_age),
+            days_range(critical_age),
             fmt_metric=lambda m, c: f"image built {m.value // DAY} days ago",
         ),
-    ]
+    )
 
 
 class ImageSummary(nagiosplugin.Summary):

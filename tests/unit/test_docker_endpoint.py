@@ -25,6 +25,26 @@ def test_ipv6_host_is_bracketed(tls_dir: Path) -> None:
     assert endpoint_for("fd00::5", tls_dir=tls_dir, port=2400).url == "tcp://[fd00::5]:2400"
 
 
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("unix:///x.sock", r"-H takes a host name or an IP address, not 'unix:///x.sock': a URL goes to --docker-url"),
+        ("tcp://poller01:2376", r"not 'tcp://poller01:2376': a URL goes to --docker-url"),
+        ("poller 01", r"-H takes a host name or an IP address, not 'poller 01'$"),
+        ("-poller01", r"not '-poller01'$"),
+        ("fd00::5]", r"not 'fd00::5]'$"),
+    ],
+)
+def test_h_that_is_no_host_is_one_line(host: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        endpoint_for(host, no_tls=True)
+
+
+@pytest.mark.parametrize("host", ["10.0.0.5", "fd00::5", "[fd00::5]", "poller-01.example.org", "poller_01"])
+def test_h_takes_names_and_addresses(host: str) -> None:
+    assert endpoint_for(host, no_tls=True).url.startswith("tcp://")
+
+
 def test_host_without_tls_material_is_refused() -> None:
     with pytest.raises(UsageError, match=r"needs TLS: give --tls-dir"):
         endpoint_for("poller01")
@@ -52,6 +72,7 @@ def test_https_url_is_tcp_with_tls(tls_dir: Path) -> None:
         ("tcp://h", "must be tcp://HOST:PORT"),
         ("tcp://h:99999", "must be tcp://HOST:PORT"),
         ("gopher://h", "unsupported Docker URL"),
+        ("tcp://[fd00::5:2376", r"cannot be read: Invalid IPv6 URL"),
     ],
 )
 def test_bad_urls(url: str, message: str) -> None:

@@ -150,10 +150,16 @@ def endpoint_for(
     if docker_url:
         url = docker_url
     elif host:
+        if not _host_or_address(host):
+            hint = ": a URL goes to --docker-url" if "://" in host else ""
+            raise UsageError(f"-H takes a host name or an IP address, not {plain(host)!r}{hint}")
         url = f"tcp://{_bracket(host)}:{port}"
     else:
         raise UsageError("no Docker host given: use -H HOST or --docker-url URL")
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # an unbalanced [ ] around an IPv6 address
+        raise UsageError(f"Docker URL {plain(url)!r} cannot be read: {exc}") from None
     scheme = parsed.scheme
     if scheme not in ("unix", "tcp", "ssh", "https", "http"):
         raise UsageError(f"unsupported Docker URL {url!r}: use unix://, tcp:// or ssh://")
@@ -188,6 +194,15 @@ def endpoint_for(
         if not f.is_file():
             raise UsageError(f"TLS file {f} is missing (--tls-dir needs ca.pem, cert.pem, key.pem)")
     return Endpoint(url, tls, timeout, api_version)
+
+
+#: What -H (or an inventory host's address) may be: a host name, an IPv4 or an IPv6 address. Wider
+#: than RFC 1123 on purpose: names with "_" resolve through /etc/hosts and some DNS zones.
+_HOST = re.compile(r"(?!-)[A-Za-z0-9_.:-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+
+
+def _host_or_address(host: str) -> bool:
+    return bool(_HOST.fullmatch(host))
 
 
 def _bracket(host: str) -> str:

@@ -147,43 +147,54 @@ def endpoint_for(
     ``-H HOST`` alone means ``tcp://HOST:2376`` with TLS from ``--tls-dir``. Plain TCP is
     refused unless ``no_tls`` is set: the Docker API is root on that host.
     """
-    if docker_url:
-        url = docker_url
-    elif host:
-        if not _host_or_address(host):
-            hint = ": a URL goes to --docker-url" if "://" in host else ""
-            raise UsageError(f"-H takes a host name or an IP address, not {plain(host)!r}{hint}")
-        url = f"tcp://{_bracket(host)}:{port}"
-    else:
-        raise UsageError("no Docker host given: use -H HOST or --docker-url URL")
+    url = _url_of(host, docker_url, port)
     try:
         parsed = urllib.parse.urlsplit(url)
     except ValueError as exc:  # an unbalanced [ ] around an IPv6 address
         raise UsageError(f"Docker URL {plain(url)!r} cannot be read: {exc}") from None
-    scheme = parsed.scheme
-    if scheme not in ("unix", "tcp", "ssh", "https", "http"):
-        raise UsageError(f"unsupported Docker URL {url!r}: use unix://, tcp:// or ssh://")
-    if scheme == "https":
-        url, scheme = "tcp://" + url.split("://", 1)[1], "tcp"
-    if scheme == "http":
-        if not no_tls:
-            raise UsageError(f"{url} is plain HTTP; pass --no-tls to allow an unencrypted daemon")
-        url, scheme = "tcp://" + url.split("://", 1)[1], "tcp"
-    if scheme == "unix":
+    if parsed.scheme == "unix":
         if not parsed.path:
             raise UsageError(f"Docker URL {url!r} names no socket path")
         return Endpoint(url, None, timeout, api_version)
-    if scheme == "ssh":
+    if parsed.scheme == "ssh":
         if not parsed.hostname:
             raise UsageError(f"Docker URL {url!r} names no host")
         return Endpoint(url, None, timeout, api_version, ssh_config)
+    url = _tcp_url(url, parsed, no_tls)
+    if no_tls:
+        return Endpoint(url, None, timeout, api_version)
+    return Endpoint(url, _tls_files(url, tls_dir), timeout, api_version)
+
+
+def _url_of(host: Optional[str], docker_url: Optional[str], port: int) -> str:
+    """--docker-url as given, or -H HOST as tcp://HOST:PORT."""
+    if docker_url:
+        return docker_url
+    if not host:
+        raise UsageError("no Docker host given: use -H HOST or --docker-url URL")
+    if not _host_or_address(host):
+        hint = ": a URL goes to --docker-url" if "://" in host else ""
+        raise UsageError(f"-H takes a host name or an IP address, not {plain(host)!r}{hint}")
+    return f"tcp://{_bracket(host)}:{port}"
+
+
+def _tcp_url(url: str, parsed: urllib.parse.SplitResult, no_tls: bool) -> str:
+    """A TCP daemon's URL as tcp://HOST:PORT (https:// is TCP with TLS; http:// only with --no-tls)."""
+    if parsed.scheme not in ("tcp", "https", "http"):
+        raise UsageError(f"unsupported Docker URL {url!r}: use unix://, tcp:// or ssh://")
+    if parsed.scheme == "http" and not no_tls:
+        raise UsageError(f"{url} is plain HTTP; pass --no-tls to allow an unencrypted daemon")
+    url = "tcp://" + url.split("://", 1)[1]
     try:
         if not parsed.hostname or parsed.port is None:
             raise ValueError
     except ValueError:
         raise UsageError(f"Docker URL {url!r} must be tcp://HOST:PORT") from None
-    if no_tls:
-        return Endpoint(url, None, timeout, api_version)
+    return url
+
+
+def _tls_files(url: str, tls_dir: Optional[str | Path]) -> TLSFiles:
+    """The client certificate and CA of --tls-dir, every one of them there."""
     if not tls_dir:
         raise UsageError(
             f"{url} needs TLS: give --tls-dir DIR (ca.pem, cert.pem, key.pem), "
@@ -193,7 +204,7 @@ def endpoint_for(
     for f in (tls.ca, tls.cert, tls.key):
         if not f.is_file():
             raise UsageError(f"TLS file {f} is missing (--tls-dir needs ca.pem, cert.pem, key.pem)")
-    return Endpoint(url, tls, timeout, api_version)
+    return tls
 
 
 #: What -H (or an inventory host's address) may be: a host name, an IPv4 or an IPv6 address. Wider

@@ -141,6 +141,8 @@ def test_a_host_the_inventory_lacks_is_said_alike(tmp_path: Path) -> None:
     assert (r.returncode, r.stderr) == (1, said)
     r = pollerfleet(cfg, "sweep", "--host", "nope", "--host", "nada")
     assert (r.returncode, r.stderr) == (3, "pollerfleet: nope, nada are not in the inventory group [pollers]\n")
+    r = pollerfleet(cfg, "reconcile", "--host", "poller01", "--host", "nope")  # not passed over in silence
+    assert (r.returncode, r.stdout, r.stderr) == (3, "", said)
 
 
 def imported_modules(argv: list[str]) -> set[str]:

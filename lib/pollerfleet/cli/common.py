@@ -68,11 +68,11 @@ def chosen_hosts(args: argparse.Namespace, cfg: config.Config) -> list[PollerHos
     return pick(fleet(cfg, group), getattr(args, "host", None), group)
 
 
-def pick(hosts: dict[str, PollerHost], wanted: list[str] | None, group: str = "") -> list[PollerHost]:
-    """HOSTS in name order, only the WANTED ones when given; with GROUP, a wanted host that is not
-    among them is a usage error (without, it is passed over, as reconcile does)."""
+def pick(hosts: dict[str, PollerHost], wanted: list[str] | None, group: str) -> list[PollerHost]:
+    """HOSTS (the inventory group GROUP) in name order, only the WANTED ones when given; a wanted
+    host that is not among them is a usage error: a typo must not pass for "nothing to do"."""
     unknown = [h for h in wanted or [] if h not in hosts]
-    if unknown and group:
+    if unknown:
         fail(not_in_inventory(unknown, group))
     return [hosts[h] for h in sorted(hosts) if not wanted or h in wanted]
 

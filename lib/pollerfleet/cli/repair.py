@@ -139,7 +139,7 @@ def reconcile(args: argparse.Namespace) -> int:
     cfg = common.load_config(args)
     r = Redeployer(cfg)
     fleet = common.fleet(cfg)
-    hosts = common.pick(fleet, args.host)
+    hosts = common.pick(fleet, args.host, cfg.fleet.group)
     try:
         fleet_policy(cfg, args.include, args.exclude, args.release_line)
     except ValueError as exc:

@@ -7,6 +7,7 @@ import datetime
 import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,53 @@ def test_canaries_see_a_host_vars_directory_edited_removed_or_linked(
         assert inventory.canaries(tree, cache_dir=cache) == frozenset()
     rewrite(tmp_path / "absent.yml", "poller_canary: yes\n")
     assert inventory.canaries(tree, cache_dir=cache) == {"target"}
+
+
+def test_canaries_for_an_image_check_look_at_every_host_vars_file_once_a_minute(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With recheck_after (what an image check passes), the host_vars files, the part that grows
+    with the fleet, are examined at most once in that time; the inventory and group_vars every
+    time. A stamp that is not the cache's own, is a link or is garbage means a full look."""
+    cache = tmp_path / "cache"
+    host_vars = tree.parent / "host_vars"
+    host_vars.mkdir()
+    rewrite(host_vars / "p1.yml", "poller_canary: true\n")
+    age(tree.parent)
+    now = [1_900_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == {"p1"}  # cold: parsed
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == {"p1"}  # warm: files examined
+    stamps = list(cache.glob("*.checked"))
+    assert len(stamps) == 1
+    with monkeypatch.context() as m:
+        warm(m)
+        m.setattr(inventory, "_identities", lambda *a: pytest.fail("host_vars examined within the minute"))
+        rewrite(host_vars / "p1.yml", "poller_canary: no\n")
+        now[0] += 59
+        assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == {"p1"}  # not seen yet
+    assert inventory.canaries(tree, cache_dir=cache) == frozenset()  # without recheck_after: exact
+    rewrite(host_vars / "p1.yml", "poller_canary: yes\n")
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == {"p1"}  # cache rebuilt: stamp stale
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == {"p1"}  # stamped again
+    rewrite(host_vars / "p1.yml", "poller_canary: no\n")
+    now[0] += 61
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == frozenset()  # the minute is over
+    # the inventory itself is checked every time, within the minute too
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == frozenset()
+    rewrite(tree, INV.replace("poller_image_tag: '19.04.1'", "poller_canary: true"))
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == {"p2"}
+    # a stamp that cannot be believed: examined again
+    assert inventory.canaries(tree, cache_dir=cache, recheck_after=60) == {"p2"}
+    (stamp,) = cache.glob("*.checked")
+    for planted in ("garbage", "link"):
+        stamp.unlink()
+        if planted == "link":
+            (tmp_path / "elsewhere").write_text(stamp.name)
+            stamp.symlink_to(tmp_path / "elsewhere")
+        else:
+            stamp.write_text("12:34 not-a-time\n")
+        with monkeypatch.context() as m:
+            m.setattr(inventory, "_identities", lambda *a: pytest.fail("examined"))
+            with pytest.raises(pytest.fail.Exception, match="examined"):
+                inventory.canaries(tree, cache_dir=cache, recheck_after=60)

@@ -122,12 +122,17 @@ def find(
     return _pick(_parse(path, group).fleet, name, address)
 
 
-def canaries(path: Path, group: str = "pollers", cache_dir: Optional[Path] = None) -> frozenset[str]:
+def canaries(
+    path: Path, group: str = "pollers", cache_dir: Optional[Path] = None, recheck_after: float = 0.0
+) -> frozenset[str]:
     """The hosts of GROUP the inventory names canaries. With CACHE_DIR, from an index of the parsed
-    form: no host's variables are decoded, so an image check's cost stays flat with the fleet."""
+    form: no host's variables are decoded. The inventory and group_vars are checked every time;
+    every host's host_vars files too, unless RECHECK_AFTER > 0: then at most once in that many
+    seconds (one stat per file is what grows with the fleet), so an image check's cost stays flat
+    and an edit in a host_vars file shows here within RECHECK_AFTER seconds."""
     if cache_dir is not None and _has_sqlite():
         cache = _Cache(cache_dir, path, group)
-        found = cache.canaries()
+        found = cache.canaries(recheck_after)
         if found is not None:
             return found
         fleet = cache.rebuild().fleet
@@ -287,24 +292,61 @@ class _Cache:
         except (ValueError, TypeError, KeyError):
             return None
 
-    def canaries(self) -> Optional[frozenset[str]]:
-        """The canaries from the cache's index, every host's files checked; None when it cannot answer."""
-        rows = self._every_host("SELECT name FROM hosts WHERE canary = 1")
+    def canaries(self, recheck_after: float = 0.0) -> Optional[frozenset[str]]:
+        """The canaries from the cache's index, every host's files checked (at most once in
+        RECHECK_AFTER seconds, see canaries()); None when it cannot answer."""
+        rows = self._every_host("SELECT name FROM hosts WHERE canary = 1", recheck_after)
         return None if rows is None else frozenset(n for (n,) in rows)
 
-    def _every_host(self, query: str) -> Optional[list[Any]]:
-        """QUERY's rows, when the cache and every host's own files are unchanged; else None."""
+    def _every_host(self, query: str, recheck_after: float = 0.0) -> Optional[list[Any]]:
+        """QUERY's rows, when the cache and every host's own files are unchanged (the latter
+        taken from a check less than RECHECK_AFTER seconds ago, if any); else None."""
         import sqlite3
 
         with _closing(self._open()) as db:
             if db is None:
                 return None
             try:
-                if not db.hosts_unchanged():
-                    return None
+                if not self._checked_lately(db, recheck_after):
+                    if not db.hosts_unchanged():
+                        return None
+                    if recheck_after > 0:
+                        self._mark_checked(db)
                 return list(db.execute(query).fetchall())
             except (sqlite3.Error, ValueError, TypeError, KeyError):
                 return None
+
+    # every host's host_vars found unchanged, when, and in which cache file: "INODE:MTIME_NS TIME"
+    # in a file beside the cache (written whole, read without following a link, owner checked)
+
+    def _stamp(self) -> Path:
+        return self.file.with_name(self.file.stem + ".checked")
+
+    def _checked_lately(self, db: _Open, seconds: float) -> bool:
+        if seconds <= 0:
+            return False
+        import time
+
+        from pollerfleet.core import files
+
+        try:
+            ident, at = files.read_checked(self._stamp()).decode("ascii").split()
+            st = os.fstat(db.fd)
+            return ident == f"{st.st_ino}:{st.st_mtime_ns}" and 0 <= time.time() - float(at) < seconds
+        except (OSError, ValueError, UnicodeDecodeError):
+            return False
+
+    def _mark_checked(self, db: _Open) -> None:
+        import time
+
+        from pollerfleet.core import files
+
+        st = os.fstat(db.fd)
+        try:
+            stamp = f"{st.st_ino}:{st.st_mtime_ns} {time.time():.3f}\n".encode("ascii")
+            files.replace_durably(self._stamp(), stamp, mode=0o644, sync=False)
+        except OSError:
+            pass  # not kept: the next check examines the files again
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -54,6 +54,10 @@ from pollerfleet.images.promotion_state import PromotionState, PromotionStateErr
 
 PIN_VAR = "poller_image_tag"
 REPOSITORY_VAR = "poller_image_repository"
+#: Which hosts are canaries is a fact about the whole fleet: an image check takes the host_vars
+#: files' part of it from a look at most this old, so its cost stays flat with the fleet (the
+#: inventory and group_vars are checked every time; the judged host's own flag is always exact).
+CANARY_RECHECK_SECONDS = 60.0
 
 _NAME = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REGISTRY = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?"
@@ -209,7 +213,9 @@ class DesiredImages:
 
                 try:  # from the inventory cache's index: flat with the fleet's size
                     cache_dir = self.cfg.registry.cache_dir
-                    self._canaries = inventory.canaries(path, self.cfg.fleet.group, cache_dir=cache_dir)
+                    self._canaries = inventory.canaries(
+                        path, self.cfg.fleet.group, cache_dir=cache_dir, recheck_after=CANARY_RECHECK_SECONDS
+                    )
                 except inventory.InventoryError as exc:
                     raise TargetError(str(exc)) from None
         return self._canaries
@@ -233,7 +239,7 @@ class DesiredImages:
         central = self._central_blocks()
         channel = self._channel(view, connect, path, central)
         choice = desired_under_promotion(
-            target.tag, target.digest, channel, canary=host.name in self.canaries(), fleet_has_canaries=True
+            target.tag, target.digest, channel, canary=host.canary, fleet_has_canaries=True
         )
         why = ""
         if choice.stage == Stage.BLOCKED and target.digest in running_digests:

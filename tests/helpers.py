@@ -149,6 +149,29 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30, step: float = 0
     raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
+def jenkins_agent_env(cfg: Path, docker_host: str, registry: str, base_image: str, context: Path) -> dict[str, str]:
+    """What a Jenkins agent gives every build of the e2e chains: its own variables (the suite
+    installed on it, its fleet.toml, the Docker daemon it builds on) and the Jenkinsfiles'
+    environment blocks; none of the values a build takes as parameters."""
+    agent = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "POLLERFLEET_CONFIG": str(cfg),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "DOCKER_HOST": docker_host,
+        "DOCKER": "/usr/bin/docker",
+        "DOCKER_BUILDKIT": "0",
+        "DOCKER_BUILD_ARGS": "--network none",
+        "BASE_IMAGE": base_image,  # no base image can be pulled here: the tests import theirs
+        "REGISTRY_URL": f"http://{registry}",
+        "POLLER_BUILD_CONTEXT": str(context),
+    }
+    for name in ("BUILD_NUMBER", "CENTREON_ENGINE_VERSION", "HOSTNAME", "POLLER_IMAGE", "ACTION"):
+        agent.pop(name, None)
+    return agent
+
+
 def env_script(script: str, *args: str) -> dict[str, str]:
     """Run tests/env/SCRIPT ARGS (start what it starts, or reuse it); return what `SCRIPT env` prints."""
     if args:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -35,7 +34,16 @@ import pytest
 
 from tests.centreon_tree import generate
 from tests.engine import COMMON, Engine, base_objects, define
-from tests.helpers import BUSYBOX_IMAGE, ROOT, Docker, pollerfleet, wait_for, write_fleet_config, write_inventory
+from tests.helpers import (
+    BUSYBOX_IMAGE,
+    ROOT,
+    Docker,
+    jenkins_agent_env,
+    pollerfleet,
+    wait_for,
+    write_fleet_config,
+    write_inventory,
+)
 from tests.standins.jenkins import JenkinsStandin, Job
 from tests.twin import central_link, poller_ssh_dir, service_status, twin_vars
 from tests.upstream_repo import Server, build_rpm, make_repo
@@ -249,25 +257,8 @@ def world(
             redeploy={"cooldown_minutes": 0.05, "breaker_failures": 2},
         )
 
-        # What the Jenkins agent gives every build: its own variables (the suite installed on it, its
-        # fleet.toml, the Docker daemon it builds on), the Jenkinsfiles' environment blocks.
-        agent = {
-            **os.environ,
-            "PATH": f"{BIN}:{os.environ['PATH']}",
-            "POLLERFLEET_CONFIG": str(cfg),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_LOCALHOST_WARNING": "0",
-            "DOCKER_HOST": docker.host,
-            "DOCKER": "/usr/bin/docker",
-            "DOCKER_BUILDKIT": "0",
-            "DOCKER_BUILD_ARGS": "--network none",
-            "BASE_IMAGE": BUSYBOX_IMAGE,  # no base image can be pulled here (the twin's is imported)
-            "REGISTRY_URL": f"http://{registry}",
-            "POLLER_BUILD_CONTEXT": str(ROOT / "images" / "centreon-engine"),
-            "POLLER_DOCKERFILE": "Dockerfile.twin",
-        }
-        for name in ("BUILD_NUMBER", "CENTREON_ENGINE_VERSION", "HOSTNAME", "POLLER_IMAGE"):
-            agent.pop(name, None)
+        agent = jenkins_agent_env(cfg, docker.host, registry, BUSYBOX_IMAGE, ROOT / "images" / "centreon-engine")
+        agent["POLLER_DOCKERFILE"] = "Dockerfile.twin"
         build_env = {**agent, "REGISTRY": registry, "REPOSITORY": path}  # build-centreon-poller.Jenkinsfile
         deploy_env = {**agent, "INVENTORY": str(inventory)}  # deploy-centreon-poller.Jenkinsfile
         logs = tmp / "jenkins"

@@ -3,7 +3,7 @@
 canary poller gets the image through the deploy job (jenkins/deploy-poller.sh, the real
 ansible-playbook against the test daemon), the others do not -> the soak passes -> reconcile asks
 the promote job (jenkins/promote-poller.sh) -> the others follow, within the budget. Then a release
-whose image starts healthy and stops being healthy 30 s later: it reaches the canary only, is
+whose image starts healthy and stops being healthy 20 s later: it reaches the canary only, is
 blocked with the reason, the canary goes back, the others never receive it; the next good release
 goes through. The test knows the upstream versions it publishes, and no tag, digest or stage.
 
@@ -37,22 +37,18 @@ pytestmark = [
 ]
 BUDGET = 2
 SOAK_MINUTES = 1  # three times as long as 19.04.3 stays healthy: room for a slow reconcile
-DOCKERFILE = """\
-ARG BASE_IMAGE=pollerfleet-test/busybox:1
-FROM ${BASE_IMAGE}
-ARG CENTREON_RELEASE=19.04
-ARG CENTREON_ENGINE_VERSION=19.04.1
-ARG BUILD_DATE=unknown
-ARG VCS_REF=unknown
-LABEL org.opencontainers.image.version="${CENTREON_ENGINE_VERSION}" \\
-      org.opencontainers.image.created="${BUILD_DATE}" \\
-      org.opencontainers.image.revision="${VCS_REF}" \\
-      org.centreon.release="${CENTREON_RELEASE}"
+# the fixture poller image's ARGs and labels (what the build job sets), with a start time and a
+# health check of this test's
+FIXTURE = (ROOT / "tests" / "fixtures" / "poller-image" / "Dockerfile").read_text()
+DOCKERFILE = (
+    FIXTURE[: FIXTURE.index("\nRUN ") + 1]
+    + """\
 RUN ["/bin/sh", "-c", "mkdir -p /tmp && echo \\"$CENTREON_ENGINE_VERSION\\" > /etc/poller-release"]
 COPY health /health
 HEALTHCHECK --interval=2s --timeout=5s --retries=2 CMD ["/bin/sh", "/health"]
 CMD ["/bin/sh", "-c", "date +%s > /tmp/started; exec sleep 1000000"]
 """
+)
 # 19.04.3 is the bad release: healthy at first (it passes the deploy's health gate and its
 # verification), then it stops monitoring 20 s after its start, well within the soak
 # (SOAK_MINUTES), so only the canary ever runs it. The base image has no /tmp: the Dockerfile makes
